@@ -1,0 +1,437 @@
+/*
+** handle.c: making, checking, naming and closing handles; the methods
+** every kind shares; errors and addresses as Lua sees them.
+*/
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "handle.h"
+
+const char *const ux_kindnames[UX_NKINDS] = {
+  "listener", "stream", "seqpacket", "datagram"
+};
+
+static const char *const metanames[UX_NKINDS] = {
+  "uxsock.listener", "uxsock.stream", "uxsock.seqpacket", "uxsock.datagram"
+};
+
+/* every uxsock metatable holds this key: one test tells a handle */
+static const char handle_mark = 0;
+
+
+/* {======================================================
+** Making and checking
+** ======================================================= */
+
+/* pushes a closed handle: the descriptor is made after, so a failure
+** in between leaves nothing for __gc to leak */
+ux_handle *ux_newhandle (lua_State *L, int kind) {
+  ux_handle *h = (ux_handle *)lua_newuserdatauv(L, sizeof(ux_handle), 1);
+  memset(h, 0, sizeof(*h));
+  h->fd = -1;
+  h->kind = (unsigned char)kind;
+  h->timeout = -1;
+  luaL_setmetatable(L, metanames[kind]);
+  return h;
+}
+
+ux_handle *ux_tohandle (lua_State *L, int idx) {
+  ux_handle *h = (ux_handle *)lua_touserdata(L, idx);
+  if (h != NULL && lua_getmetatable(L, idx)) {
+    int ours = (lua_rawgetp(L, -1, &handle_mark) != LUA_TNIL);
+    lua_pop(L, 2);
+    if (ours) return h;
+  }
+  return NULL;
+}
+
+/* names the kinds in a mask, for "listener expected" messages */
+static const char *kinds_expected (lua_State *L, int kinds) {
+  luaL_Buffer b;
+  int k, first = 1;
+  luaL_buffinit(L, &b);
+  for (k = 0; k < UX_NKINDS; k++) {
+    if (!(kinds & UX_K(k))) continue;
+    if (!first) luaL_addstring(&b, " or ");
+    luaL_addstring(&b, ux_kindnames[k]);
+    first = 0;
+  }
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+ux_handle *ux_checkhandle (lua_State *L, int idx, int kinds) {
+  ux_handle *h = ux_tohandle(L, idx);
+  if (h == NULL || !(kinds & UX_K(h->kind))) {
+    const char *got = h ? ux_kindnames[h->kind] : luaL_typename(L, idx);
+    const char *want = kinds == UX_ANY ? "handle" : kinds_expected(L, kinds);
+    luaL_argerror(L, idx, lua_pushfstring(L, "uxsock %s expected, got %s",
+                                          want, got));
+  }
+  if (h->fd < 0)
+    luaL_argerror(L, idx, lua_pushfstring(L, "attempt to use a closed %s",
+                                          ux_kindnames[h->kind]));
+  return h;
+}
+
+void ux_setname (lua_State *L, int hidx, int nameidx) {
+  hidx = lua_absindex(L, hidx);
+  lua_pushvalue(L, nameidx);
+  lua_setiuservalue(L, hidx, 1);
+}
+
+int ux_sockettype (int kind) {
+  switch (kind) {
+    case UX_SEQPACKET: return SOCK_SEQPACKET;
+    case UX_DATAGRAM: return SOCK_DGRAM;
+    default: return SOCK_STREAM;
+  }
+}
+
+/* }====================================================== */
+
+
+/* {======================================================
+** Closing
+** ======================================================= */
+
+/* the one close path: close, __close and __gc. Never raises. */
+void ux_closehandle (lua_State *L, ux_handle *h, int hidx) {
+  int fd = h->fd;
+  if (fd < 0) return;
+  h->fd = -1;  /* closed from here on, whatever happens below */
+  if (h->owns_file) {
+    h->owns_file = 0;
+    if (lua_getiuservalue(L, hidx, 1) == LUA_TSTRING)
+      (void)ux_unlink_if_same(lua_tostring(L, -1), h->dev, h->ino);
+    lua_pop(L, 1);
+  }
+  ux_close(fd);
+  ux_rbuf_free(L, &h->rb);
+}
+
+static int h_close (lua_State *L) {
+  ux_handle *h = ux_checkhandle(L, 1, UX_ANY);
+  ux_closehandle(L, h, 1);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* __gc and __close: a closed or foreign value is left alone */
+static int h_gc (lua_State *L) {
+  ux_handle *h = ux_tohandle(L, 1);
+  if (h != NULL) ux_closehandle(L, h, 1);
+  return 0;
+}
+
+static int h_isclosed (lua_State *L) {
+  ux_handle *h = ux_tohandle(L, 1);
+  luaL_argexpected(L, h != NULL, 1, "uxsock handle");
+  lua_pushboolean(L, h->fd < 0);
+  return 1;
+}
+
+/* converts the string at idx to its display form in place: abstract
+** names start with '@'; returns it, or NULL when there is no name */
+static const char *tolabel (lua_State *L, int idx) {
+  size_t len;
+  const char *s;
+  if (lua_type(L, idx) != LUA_TSTRING) return NULL;
+  s = lua_tolstring(L, idx, &len);
+  if (len > 0 && s[0] == '\0') {
+    idx = lua_absindex(L, idx);
+    lua_pushliteral(L, "@");
+    lua_pushlstring(L, s + 1, len - 1);
+    lua_concat(L, 2);
+    lua_replace(L, idx);
+    s = lua_tostring(L, idx);
+  }
+  return s;
+}
+
+/* pushes the handle's name in display form (or nil) */
+static const char *pushlabel (lua_State *L, int hidx) {
+  if (hidx == 0) { lua_pushnil(L); return NULL; }
+  lua_getiuservalue(L, hidx, 1);
+  return tolabel(L, -1);
+}
+
+static int h_tostring (lua_State *L) {
+  ux_handle *h = ux_tohandle(L, 1);
+  const char *label;
+  luaL_argexpected(L, h != NULL, 1, "uxsock handle");
+  label = pushlabel(L, 1);
+  if (h->fd < 0)
+    lua_pushfstring(L, "%s (closed", metanames[h->kind]);
+  else
+    lua_pushfstring(L, "%s (fd %d", metanames[h->kind], h->fd);
+  if (label != NULL && label[0] != '\0')
+    lua_pushfstring(L, "%s, %s)", lua_tostring(L, -1), label);
+  else
+    lua_pushfstring(L, "%s)", lua_tostring(L, -1));
+  return 1;
+}
+
+/* }====================================================== */
+
+
+/* {======================================================
+** Timeouts, options and addresses
+** ======================================================= */
+
+int ux_settimeout (ux_handle *h, double t) {
+  int err = 0;
+  if ((t < 0) != (h->timeout < 0))  /* blocking mode changes */
+    err = ux_setnonblocking(h->fd, t >= 0);
+  if (err == 0) h->timeout = t;
+  return err;
+}
+
+/* nil or math.huge: no limit (-1); otherwise seconds >= 0 */
+static double totimeout (lua_State *L, int idx, int arg, const char *what) {
+  double t;
+  if (lua_isnoneornil(L, idx)) return -1;
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s: number or nil expected, "
+                  "got %s", what, luaL_typename(L, idx)));
+  t = (double)lua_tonumber(L, idx);
+  if (!(t >= 0))  /* also NaN */
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s must not be negative",
+                                          what));
+  return isinf(t) ? -1 : t;
+}
+
+double ux_opttimeout (lua_State *L, int idx, int arg, const char *what) {
+  return totimeout(L, idx, arg, what);
+}
+
+static int h_settimeout (lua_State *L) {
+  ux_handle *h = ux_checkhandle(L, 1, UX_ANY);
+  double t = totimeout(L, 2, 2, "timeout");
+  int err = ux_settimeout(h, t);
+  if (err != 0) return ux_fail(L, 1, "settimeout", err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int h_gettimeout (lua_State *L) {
+  ux_handle *h = ux_checkhandle(L, 1, UX_ANY);
+  if (h->timeout < 0) lua_pushnil(L);
+  else lua_pushnumber(L, (lua_Number)h->timeout);
+  return 1;
+}
+
+int ux_optfield (lua_State *L, int opts, const char *key, int type) {
+  int t;
+  if (lua_isnoneornil(L, opts)) { lua_pushnil(L); return LUA_TNIL; }
+  t = lua_getfield(L, opts, key);
+  if (t != LUA_TNIL && t != type && type != LUA_TNONE)
+    luaL_argerror(L, opts, lua_pushfstring(L, "opts.%s: %s expected, got %s",
+                  key, lua_typename(L, type), luaL_typename(L, -1)));
+  return t;
+}
+
+/* raises for a key of the options table at idx that is not known */
+void ux_checkopts (lua_State *L, int idx, const char *const known[]) {
+  if (lua_isnoneornil(L, idx)) return;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int i;
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      for (i = 0; known[i] != NULL; i++)
+        if (strcmp(lua_tostring(L, -1), known[i]) == 0) break;
+      if (known[i] != NULL) continue;
+      luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'",
+                                            lua_tostring(L, -1)));
+    }
+    luaL_argerror(L, idx, "option names must be strings");
+  }
+}
+
+/* opts.type as a kind, one of 'allowed' */
+int ux_opttype (lua_State *L, int opts, int allowed, int def) {
+  int k;
+  const char *name;
+  if (ux_optfield(L, opts, "type", LUA_TSTRING) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return def;
+  }
+  name = lua_tostring(L, -1);
+  for (k = 0; k < UX_NKINDS; k++) {
+    if ((allowed & UX_K(k)) && strcmp(name, ux_kindnames[k]) == 0) {
+      lua_pop(L, 1);
+      return k;
+    }
+  }
+  return luaL_argerror(L, opts, lua_pushfstring(L, "opts.type: %s expected, "
+                       "got '%s'", kinds_expected(L, allowed), name));
+}
+
+/* opts.mode: permission bits of a socket file, or -1 */
+int ux_optmode (lua_State *L, int opts) {
+  lua_Integer mode;
+  if (ux_optfield(L, opts, "mode", LUA_TNUMBER) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return -1;
+  }
+  mode = luaL_checkinteger(L, -1);
+  if (mode < 0 || mode > 0777)
+    luaL_argerror(L, opts, "opts.mode: permission bits (0 to 0777) expected");
+  lua_pop(L, 1);
+  return (int)mode;
+}
+
+int ux_optboolean (lua_State *L, int opts, const char *key, int def) {
+  int v = def;
+  if (ux_optfield(L, opts, key, LUA_TBOOLEAN) != LUA_TNIL)
+    v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* binds the handle's socket; with 'unlink' it owns the file it made */
+int ux_bindhandle (ux_handle *h, const ux_addr *a, int mode, int unlink) {
+  int err = ux_bind(h->fd, ux_sockettype(h->kind == UX_LISTENER ? h->child
+                                                                : h->kind),
+                    a, mode, &h->dev, &h->ino);
+  if (err == 0 && unlink && !ux_addr_isabstract(a)) h->owns_file = 1;
+  return err;
+}
+
+/* raises for an address the kernel could not take as it is */
+void ux_checkaddr (lua_State *L, int arg, ux_addr *a) {
+  size_t len;
+  const char *name = luaL_checklstring(L, arg, &len);
+  switch (ux_addr_make(a, name, len)) {
+    case UX_ADDR_OK: return;
+    case UX_ADDR_EMPTY:
+      luaL_argerror(L, arg, "empty socket name");
+      break;
+    case UX_ADDR_TOOLONG:
+      luaL_argerror(L, arg, lua_pushfstring(L, "socket name too long (%d "
+                    "bytes, the limit is %d)", (int)len, (int)UX_PATH_MAX));
+      break;
+    case UX_ADDR_NUL:
+      luaL_argerror(L, arg, "socket path contains a NUL byte");
+      break;
+    default:
+      luaL_argerror(L, arg, "abstract socket names need Linux");
+  }
+}
+
+void ux_pushaddr (lua_State *L, const struct sockaddr_un *sa, socklen_t len) {
+  char name[UX_PATH_MAX + 2];
+  size_t n = ux_addr_name(sa, len, name);
+  lua_pushlstring(L, name, n);
+}
+
+/* }====================================================== */
+
+
+/* {======================================================
+** Errors
+** ======================================================= */
+
+/* returns nil, "op name: what happened", code (see README: Errors);
+** the name is the string at nameidx, if there is one there */
+static int failwith (lua_State *L, int nameidx, const char *op, int err,
+                     const char *what) {
+  const char *label;
+  if (what == NULL) {
+    switch (err) {
+      case UX_EOF: what = "end of stream"; break;
+      case ETIMEDOUT: what = "timed out"; break;
+      case EAGAIN: what = "would block"; break;
+      default: what = strerror(err);
+    }
+  }
+  if (nameidx != 0) {
+    lua_pushvalue(L, nameidx);
+    label = tolabel(L, -1);
+  }
+  else label = NULL;
+  lua_pushnil(L);
+  if (label != NULL && label[0] != '\0')
+    lua_pushfstring(L, "%s %s: %s", op, label, what);
+  else
+    lua_pushfstring(L, "%s: %s", op, what);
+  lua_pushinteger(L, err);
+  return 3;
+}
+
+int ux_failname (lua_State *L, int nameidx, const char *op, int err) {
+  return failwith(L, nameidx, op, err, NULL);
+}
+
+/* 'what' (or NULL: the text for err) after the handle's name */
+int ux_failmsg (lua_State *L, int hidx, const char *op, int err,
+                const char *what) {
+  if (hidx == 0) return failwith(L, 0, op, err, what);
+  hidx = lua_absindex(L, hidx);
+  lua_getiuservalue(L, hidx, 1);
+  return failwith(L, -1, op, err, what);
+}
+
+int ux_fail (lua_State *L, int hidx, const char *op, int err) {
+  return ux_failmsg(L, hidx, op, err, NULL);
+}
+
+int ux_getname_ (lua_State *L, int peer) {
+  ux_handle *h = ux_checkhandle(L, 1, peer ? UX_CONNECTED | UX_K(UX_DATAGRAM)
+                                           : UX_ANY);
+  struct sockaddr_un sa;
+  socklen_t len;
+  int err = ux_getname(h->fd, peer, &sa, &len);
+  if (err != 0) return ux_fail(L, 1, peer ? "getpeername" : "getsockname",
+                               err);
+  ux_pushaddr(L, &sa, len);
+  return 1;
+}
+
+/* }====================================================== */
+
+
+static int h_getsockname (lua_State *L) {
+  return ux_getname_(L, 0);
+}
+
+static int h_getfd (lua_State *L) {
+  ux_handle *h = ux_checkhandle(L, 1, UX_ANY);
+  lua_pushinteger(L, h->fd);
+  return 1;
+}
+
+static const luaL_Reg common_methods[] = {
+  {"close", h_close},
+  {"isclosed", h_isclosed},
+  {"settimeout", h_settimeout},
+  {"gettimeout", h_gettimeout},
+  {"getsockname", h_getsockname},
+  {"getfd", h_getfd},
+  {NULL, NULL}
+};
+
+static const luaL_Reg metamethods[] = {
+  {"__gc", h_gc},
+  {"__close", h_gc},
+  {"__tostring", h_tostring},
+  {"__index", NULL},  /* the method table */
+  {NULL, NULL}
+};
+
+/* makes the metatable of a kind: common methods, the kind's own, the
+** handle mark; leaves nothing on the stack */
+void ux_newkind (lua_State *L, int kind, const luaL_Reg *methods) {
+  luaL_newmetatable(L, metanames[kind]);
+  luaL_setfuncs(L, metamethods, 0);
+  lua_createtable(L, 0, 24);
+  luaL_setfuncs(L, common_methods, 0);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 1);
+  lua_rawsetp(L, -2, &handle_mark);
+  lua_pop(L, 1);
+}

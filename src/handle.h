@@ -1,0 +1,75 @@
+/*
+** handle.h: the uxsock handle, shared by every kind of socket.
+**
+** A handle is a full userdata holding a ux_handle, with one user value:
+** the name it was made with (the path for messages and for removing the
+** socket file). Its kind is fixed when it is made and picks its
+** metatable ("uxsock.stream", ...). fd == -1 means closed.
+*/
+#ifndef UXSOCK_HANDLE_H
+#define UXSOCK_HANDLE_H
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#include "sys.h"
+
+enum ux_kind { UX_LISTENER, UX_STREAM, UX_SEQPACKET, UX_DATAGRAM, UX_NKINDS };
+#define UX_K(k)     (1 << (k))
+#define UX_CONNECTED  (UX_K(UX_STREAM) | UX_K(UX_SEQPACKET))
+#define UX_ANY      (UX_K(UX_NKINDS) - 1)
+
+/* the error code for end of stream: not an errno, so never confused */
+#define UX_EOF  (-1)
+
+/* received bytes not yet given to Lua: p[pos .. pos+len) */
+typedef struct ux_rbuf {
+  char *p;
+  size_t cap, pos, len;
+} ux_rbuf;
+
+typedef struct ux_handle {
+  int fd;
+  unsigned char kind;
+  unsigned char owns_file;  /* close removes the socket file it bound */
+  unsigned char child;      /* listeners: the kind accept() makes */
+  double timeout;           /* seconds; < 0 blocks forever */
+  dev_t dev;                /* the socket file made, if owns_file */
+  ino_t ino;
+  ux_rbuf rb;
+} ux_handle;
+
+extern const char *const ux_kindnames[UX_NKINDS];
+
+ux_handle *ux_newhandle (lua_State *L, int kind);
+ux_handle *ux_tohandle (lua_State *L, int idx);
+ux_handle *ux_checkhandle (lua_State *L, int idx, int kinds);
+void ux_setname (lua_State *L, int hidx, int nameidx);
+void ux_closehandle (lua_State *L, ux_handle *h, int hidx);
+void ux_newkind (lua_State *L, int kind, const luaL_Reg *methods);
+
+int ux_sockettype (int kind);
+int ux_settimeout (ux_handle *h, double t);
+double ux_opttimeout (lua_State *L, int idx, int arg, const char *what);
+void ux_checkopts (lua_State *L, int idx, const char *const known[]);
+int ux_opttype (lua_State *L, int opts, int allowed, int def);
+int ux_optmode (lua_State *L, int opts);
+int ux_optboolean (lua_State *L, int opts, const char *key, int def);
+int ux_bindhandle (ux_handle *h, const ux_addr *a, int mode, int unlink);
+void ux_checkaddr (lua_State *L, int arg, ux_addr *a);
+void ux_pushaddr (lua_State *L, const struct sockaddr_un *sa, socklen_t len);
+int ux_fail (lua_State *L, int hidx, const char *op, int err);
+int ux_failname (lua_State *L, int nameidx, const char *op, int err);
+int ux_failmsg (lua_State *L, int hidx, const char *op, int err,
+                const char *what);
+int ux_getname_ (lua_State *L, int peer);
+
+/* option tables: the value of opts[key] (nil when absent) is pushed */
+int ux_optfield (lua_State *L, int opts, const char *key, int type);
+
+/* the read buffer (reader.c) */
+char *ux_rbuf_space (lua_State *L, ux_rbuf *rb, size_t need);
+void ux_rbuf_consume (lua_State *L, ux_rbuf *rb, size_t n);
+void ux_rbuf_free (lua_State *L, ux_rbuf *rb);
+
+#endif

@@ -1,0 +1,149 @@
+/*
+** io.c: send and receive, shared by streams, seqpacket and datagram
+** sockets. Streams receive through the handle's read buffer (reader.c)
+** when it holds bytes; message sockets never buffer, so a message is
+** never split or merged, and one longer than 'max' is reported.
+*/
+#include <errno.h>
+#include <sys/socket.h>
+
+#include "handle.h"
+#include "io.h"
+
+/* string.sub's rules for i and j */
+static size_t startpos (lua_State *L, int arg, size_t len) {
+  lua_Integer pos = luaL_optinteger(L, arg, 1);
+  if (pos > 0) return (size_t)pos;
+  if (pos == 0 || pos < -(lua_Integer)len) return 1;
+  return len + (size_t)pos + 1;
+}
+
+static size_t endpos (lua_State *L, int arg, size_t len) {
+  lua_Integer pos = luaL_optinteger(L, arg, -1);
+  if (pos > (lua_Integer)len) return len;
+  if (pos >= 0) return (size_t)pos;
+  if (pos < -(lua_Integer)len) return 0;
+  return len + (size_t)pos + 1;
+}
+
+/* the bytes data[i..j] of the arguments 2, 3, 4 */
+static const char *checkslice (lua_State *L, size_t *len) {
+  size_t l;
+  const char *s = luaL_checklstring(L, 2, &l);
+  size_t i = startpos(L, 3, l), j = endpos(L, 4, l);
+  *len = (i > j) ? 0 : j - i + 1;
+  return s + (i > j ? 0 : i - 1);
+}
+
+size_t ux_checkmax (lua_State *L, int arg) {
+  lua_Integer max = luaL_optinteger(L, arg, UX_RECV_DEFAULT);
+  luaL_argcheck(L, max > 0, arg, "max must be positive");
+  return (size_t)max;
+}
+
+/* send(data [, i [, j]]) -> count */
+int ux_m_send (lua_State *L) {
+  ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED | UX_K(UX_DATAGRAM));
+  size_t len, n;
+  const char *p = checkslice(L, &len);
+  ux_deadline d;
+  int err;
+  ux_deadline_init(&d, h->timeout);
+  err = ux_send(h->fd, p, len, NULL, &n, &d);
+  if (err != 0) return ux_fail(L, 1, "send", err);
+  lua_pushinteger(L, (lua_Integer)n);
+  return 1;
+}
+
+/* sendall(data [, i [, j]]) -> count; or nil, msg, code, count sent */
+int ux_m_sendall (lua_State *L) {
+  ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED);
+  size_t len, sent = 0;
+  const char *p = checkslice(L, &len);
+  ux_deadline d;
+  ux_deadline_init(&d, h->timeout);  /* one budget for the whole call */
+  do {
+    size_t n;
+    int err = ux_send(h->fd, p + sent, len - sent, NULL, &n, &d);
+    if (err != 0) {
+      ux_fail(L, 1, "sendall", err);
+      lua_pushinteger(L, (lua_Integer)sent);
+      return 4;
+    }
+    sent += n;
+  } while (sent < len);
+  lua_pushinteger(L, (lua_Integer)sent);
+  return 1;
+}
+
+/* receives one message of at most max bytes; pushes the data or the
+** failure. 'from' may be NULL. */
+int ux_recvmsg (lua_State *L, ux_handle *h, size_t max,
+                struct sockaddr_un *from, socklen_t *fromlen) {
+  ux_deadline d;
+  size_t n, full;
+  char *p;
+  luaL_Buffer b;
+  int err, small = (max <= LUAL_BUFFERSIZE);
+  ux_deadline_init(&d, h->timeout);
+  /* small reads go to the stack; large ones to the handle's buffer,
+  ** which is reused instead of left for the collector */
+  p = small ? luaL_buffinitsize(L, &b, max) : ux_rbuf_space(L, &h->rb, max);
+  err = ux_recv(h->fd, p, max, &n, &full, from, fromlen, &d);
+  if (small) luaL_pushresultsize(&b, n);  /* keeps the stack balanced */
+  if (err == 0 && n == 0 && h->kind == UX_SEQPACKET) err = UX_EOF;
+  if (err == 0 && full > max) {
+    if (full == max + 1)
+      lua_pushfstring(L, "message longer than max (%d bytes)", (int)max);
+    else
+      lua_pushfstring(L, "message too long (%I bytes, max %I)",
+                      (lua_Integer)full, (lua_Integer)max);
+    return ux_failmsg(L, 1, from ? "recvfrom" : "recv", EMSGSIZE,
+                      lua_tostring(L, -1));
+  }
+  if (err != 0) return ux_fail(L, 1, from ? "recvfrom" : "recv", err);
+  if (!small) lua_pushlstring(L, p, n);
+  return 1;
+}
+
+/* recv([max]) -> data; streams give what is there, up to max bytes */
+int ux_m_recv (lua_State *L) {
+  ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED | UX_K(UX_DATAGRAM));
+  size_t max = ux_checkmax(L, 2);
+  if (h->kind != UX_STREAM) return ux_recvmsg(L, h, max, NULL, NULL);
+  if (h->rb.len > 0) {  /* bytes a reader left: no syscall */
+    size_t n = h->rb.len < max ? h->rb.len : max;
+    lua_pushlstring(L, h->rb.p + h->rb.pos, n);
+    ux_rbuf_consume(L, &h->rb, n);
+    return 1;
+  }
+  else {
+    ux_deadline d;
+    luaL_Buffer b;
+    size_t n;
+    int err, small = (max <= LUAL_BUFFERSIZE);
+    char *p = small ? luaL_buffinitsize(L, &b, max)
+                    : ux_rbuf_space(L, &h->rb, max);
+    ux_deadline_init(&d, h->timeout);
+    err = ux_recv(h->fd, p, max, &n, NULL, NULL, NULL, &d);
+    if (small) luaL_pushresultsize(&b, n);
+    if (err == 0 && n == 0) err = UX_EOF;
+    if (err != 0) return ux_fail(L, 1, "recv", err);
+    if (!small) lua_pushlstring(L, p, n);
+    return 1;
+  }
+}
+
+int ux_m_shutdown (lua_State *L) {
+  static const char *const names[] = {"read", "write", "both", NULL};
+  static const int hows[] = {SHUT_RD, SHUT_WR, SHUT_RDWR};
+  ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED);
+  int err = ux_shutdown(h->fd, hows[luaL_checkoption(L, 2, "both", names)]);
+  if (err != 0) return ux_fail(L, 1, "shutdown", err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int ux_m_getpeername (lua_State *L) {
+  return ux_getname_(L, 1);
+}

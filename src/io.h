@@ -1,0 +1,24 @@
+/*
+** io.h: methods shared by the connected kinds and datagram sockets.
+*/
+#ifndef UXSOCK_IO_H
+#define UXSOCK_IO_H
+
+#include "handle.h"
+
+/* recv's max when none is given: also the largest datagram it takes */
+#if !defined(UX_RECV_DEFAULT)
+#define UX_RECV_DEFAULT  65536
+#endif
+
+size_t ux_checkmax (lua_State *L, int arg);
+int ux_recvmsg (lua_State *L, ux_handle *h, size_t max,
+                struct sockaddr_un *from, socklen_t *fromlen);
+
+int ux_m_send (lua_State *L);
+int ux_m_sendall (lua_State *L);
+int ux_m_recv (lua_State *L);
+int ux_m_shutdown (lua_State *L);
+int ux_m_getpeername (lua_State *L);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+** listener.c: uxsock.listen and accept.
+*/
+#include <limits.h>
+#include <sys/socket.h>
+
+#include "handle.h"
+#include "kinds.h"
+
+#if !defined(UX_BACKLOG)
+#define UX_BACKLOG  SOMAXCONN
+#endif
+
+/* uxsock.listen(path [, opts]) -> listener */
+static int l_listen (lua_State *L) {
+  static const char *const known[] =
+    {"backlog", "mode", "type", "timeout", "unlink", NULL};
+  ux_addr a;
+  ux_handle *h;
+  lua_Integer backlog = UX_BACKLOG;
+  double timeout;
+  int child, mode, unlink, err, hidx;
+  ux_checkaddr(L, 1, &a);
+  ux_checkopts(L, 2, known);
+  child = ux_opttype(L, 2, UX_K(UX_STREAM) | UX_K(UX_SEQPACKET), UX_STREAM);
+  mode = ux_optmode(L, 2);
+  unlink = ux_optboolean(L, 2, "unlink", 1);
+  if (ux_optfield(L, 2, "backlog", LUA_TNUMBER) != LUA_TNIL) {
+    backlog = luaL_checkinteger(L, -1);
+    luaL_argcheck(L, backlog >= 0 && backlog <= INT_MAX, 2,
+                  "opts.backlog out of range");
+  }
+  ux_optfield(L, 2, "timeout", LUA_TNUMBER);
+  timeout = ux_opttimeout(L, -1, 2, "opts.timeout");
+  lua_settop(L, 2);
+  h = ux_newhandle(L, UX_LISTENER);
+  hidx = lua_gettop(L);
+  h->child = (unsigned char)child;
+  ux_setname(L, hidx, 1);
+  if ((err = ux_socket(ux_sockettype(child), &h->fd)) != 0)
+    return ux_fail(L, hidx, "socket", err);
+  if ((err = ux_bindhandle(h, &a, mode, unlink)) != 0) {
+    ux_closehandle(L, h, hidx);
+    return ux_fail(L, hidx, "bind", err);
+  }
+  if ((err = ux_listen(h->fd, (int)backlog)) != 0 ||
+      (err = ux_settimeout(h, timeout)) != 0) {
+    ux_closehandle(L, h, hidx);
+    return ux_fail(L, hidx, "listen", err);
+  }
+  return 1;
+}
+
+/* accept() -> a connected socket of the listener's type */
+static int m_accept (lua_State *L) {
+  ux_handle *h = ux_checkhandle(L, 1, UX_K(UX_LISTENER));
+  ux_handle *c = ux_newhandle(L, h->child);
+  ux_deadline d;
+  int err;
+  lua_getiuservalue(L, 1, 1);  /* the listener's name, for messages */
+  lua_setiuservalue(L, -2, 1);
+  ux_deadline_init(&d, h->timeout);
+  err = ux_accept(h->fd, &c->fd, &d);
+  if (err != 0) return ux_fail(L, 1, "accept", err);
+  return 1;
+}
+
+static const luaL_Reg listener_methods[] = {
+  {"accept", m_accept},
+  {NULL, NULL}
+};
+
+const luaL_Reg ux_listener_functions[] = {
+  {"listen", l_listen},
+  {NULL, NULL}
+};
+
+void ux_open_listener (lua_State *L) {
+  ux_newkind(L, UX_LISTENER, listener_methods);
+}

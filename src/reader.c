@@ -1,0 +1,57 @@
+/*
+** reader.c: the per-handle receive buffer. Bytes a reader received but
+** did not hand to Lua yet (the rest of a line, a read cut short by a
+** timeout) stay here, so no read loses data. Memory comes from the Lua
+** state's allocator; the buffer is made on first use and shrunk when it
+** is empty and large.
+*/
+#include <string.h>
+
+#include "handle.h"
+
+#define RBUF_MIN     4096
+#define RBUF_KEEP    65536    /* an empty buffer above this is given back */
+
+static void *rbuf_realloc (lua_State *L, void *p, size_t old, size_t n) {
+  void *ud;
+  lua_Alloc f = lua_getallocf(L, &ud);
+  return f(ud, p, old, n);
+}
+
+/* returns room for at least 'need' bytes after the buffered ones */
+char *ux_rbuf_space (lua_State *L, ux_rbuf *rb, size_t need) {
+  if (rb->len == 0) rb->pos = 0;
+  if (rb->cap - rb->pos - rb->len < need) {
+    if (rb->pos > 0) {  /* move the data to the front first */
+      memmove(rb->p, rb->p + rb->pos, rb->len);
+      rb->pos = 0;
+    }
+    if (rb->cap - rb->len < need) {
+      size_t ncap = rb->cap < RBUF_MIN ? RBUF_MIN : rb->cap;
+      char *np;
+      while (ncap - rb->len < need) {
+        if (ncap > ((size_t)-1) / 2) luaL_error(L, "receive buffer too large");
+        ncap *= 2;
+      }
+      np = (char *)rbuf_realloc(L, rb->p, rb->cap, ncap);
+      if (np == NULL) luaL_error(L, "not enough memory");
+      rb->p = np;
+      rb->cap = ncap;
+    }
+  }
+  return rb->p + rb->pos + rb->len;
+}
+
+void ux_rbuf_consume (lua_State *L, ux_rbuf *rb, size_t n) {
+  rb->pos += n;
+  rb->len -= n;
+  if (rb->len == 0) {
+    rb->pos = 0;
+    if (rb->cap > RBUF_KEEP) ux_rbuf_free(L, rb);
+  }
+}
+
+void ux_rbuf_free (lua_State *L, ux_rbuf *rb) {
+  if (rb->p != NULL) (void)rbuf_realloc(L, rb->p, rb->cap, 0);
+  memset(rb, 0, sizeof(*rb));
+}

@@ -1,0 +1,490 @@
+/*
+** sys.c: system calls for uxsock, with EINTR retries, deadlines,
+** close-on-exec and no SIGPIPE. No Lua here (see sys.h).
+*/
+#if !defined(_GNU_SOURCE)
+#define _GNU_SOURCE   /* accept4, SOCK_CLOEXEC, struct ucred */
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "sys.h"
+
+#if defined(MSG_NOSIGNAL)
+#define UX_SENDFLAGS  MSG_NOSIGNAL
+#else
+#define UX_SENDFLAGS  0     /* SO_NOSIGPIPE is set on every socket instead */
+#endif
+
+
+/* {======================================================
+** Time
+** ======================================================= */
+
+double ux_now (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void ux_deadline_init (ux_deadline *d, double timeout) {
+  d->timeout = timeout;
+  d->at = -1;
+}
+
+/* milliseconds left for poll(), -1 for no limit; rounds up so that a
+** wait never ends before its deadline and spins */
+static int remaining_ms (ux_deadline *d) {
+  double left;
+  if (d->timeout < 0) return -1;
+  if (d->at < 0) d->at = ux_now() + d->timeout;
+  left = d->at - ux_now();
+  if (left <= 0) return 0;
+  if (left > 2e6) return 2000000000;
+  return (int)(left * 1000.0) + 1;
+}
+
+/* }====================================================== */
+
+
+/* {======================================================
+** Addresses
+** ======================================================= */
+
+int ux_addr_make (ux_addr *a, const char *name, size_t len) {
+  int abstract = (len > 0 && (name[0] == '\0' || name[0] == '@'));
+  memset(&a->sa, 0, sizeof(a->sa));
+  a->sa.sun_family = AF_UNIX;
+  if (len == 0) return UX_ADDR_EMPTY;
+  if (len > UX_PATH_MAX) return UX_ADDR_TOOLONG;
+  if (abstract) {
+#if defined(__linux__)
+    /* sun_path holds a NUL and the name's bytes, which may contain NULs */
+    memcpy(a->sa.sun_path + 1, name + 1, len - 1);
+    a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    return UX_ADDR_OK;
+#else
+    return UX_ADDR_NOABSTRACT;
+#endif
+  }
+  if (memchr(name, '\0', len) != NULL) return UX_ADDR_NUL;
+  memcpy(a->sa.sun_path, name, len);
+  a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+  return UX_ADDR_OK;
+}
+
+int ux_addr_isabstract (const ux_addr *a) {
+  return a->sa.sun_path[0] == '\0';
+}
+
+size_t ux_addr_name (const struct sockaddr_un *sa, socklen_t len, char *out) {
+  size_t off = offsetof(struct sockaddr_un, sun_path);
+  size_t n;
+  if (len <= off || sa->sun_family != AF_UNIX) return 0;  /* unnamed */
+  n = (size_t)len - off;
+  if (n > sizeof(sa->sun_path)) n = sizeof(sa->sun_path);
+  if (sa->sun_path[0] == '\0') {  /* abstract: every byte counts */
+    out[0] = '@';
+    memcpy(out + 1, sa->sun_path + 1, n - 1);
+    return n;
+  }
+  n = strnlen(sa->sun_path, n);  /* a path ends at its NUL */
+  memcpy(out, sa->sun_path, n);
+  return n;
+}
+
+/* }====================================================== */
+
+
+/* {======================================================
+** Descriptors
+** ======================================================= */
+
+static int set_cloexec (int fd) {
+  int flags = fcntl(fd, F_GETFD);
+  if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0) return errno;
+  return 0;
+}
+
+/* what every new descriptor gets where the type flags cannot give it */
+static int prepare_fd (int fd) {
+  int err = 0;
+  (void)fd;
+#if !defined(SOCK_CLOEXEC)
+  err = set_cloexec(fd);
+#endif
+#if defined(SO_NOSIGPIPE)
+  if (err == 0) {
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one)) < 0)
+      err = errno;
+  }
+#endif
+  (void)set_cloexec;
+  return err;
+}
+
+#if defined(SOCK_CLOEXEC)
+#define UX_TYPEFLAGS  SOCK_CLOEXEC
+#else
+#define UX_TYPEFLAGS  0
+#endif
+
+int ux_socket (int type, int *fd) {
+  int err;
+  *fd = socket(AF_UNIX, type | UX_TYPEFLAGS, 0);
+  if (*fd < 0) return errno;
+  if ((err = prepare_fd(*fd)) != 0) { ux_close(*fd); *fd = -1; }
+  return err;
+}
+
+int ux_socketpair (int type, int fds[2]) {
+  int err;
+  if (socketpair(AF_UNIX, type | UX_TYPEFLAGS, 0, fds) < 0) return errno;
+  if ((err = prepare_fd(fds[0])) != 0 || (err = prepare_fd(fds[1])) != 0) {
+    ux_close(fds[0]); ux_close(fds[1]);
+    fds[0] = fds[1] = -1;
+  }
+  return err;
+}
+
+int ux_setnonblocking (int fd, int on) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return errno;
+  flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (fcntl(fd, F_SETFL, flags) < 0) return errno;
+  return 0;
+}
+
+/* close() is not retried on EINTR: on Linux the fd is gone either way */
+void ux_close (int fd) {
+  if (fd >= 0) (void)close(fd);
+}
+
+int ux_wait (int fd, int events, ux_deadline *d) {
+  struct pollfd p;
+  p.fd = fd;
+  p.events = (short)events;
+  for (;;) {
+    int ms = remaining_ms(d);
+    int r;
+    if (d->timeout == 0) return EAGAIN;
+    if (ms == 0) return ETIMEDOUT;
+    r = poll(&p, 1, ms);
+    if (r > 0) return 0;  /* ready, or an error the next call reports */
+    if (r == 0) { if (d->timeout >= 0) return ETIMEDOUT; continue; }
+    if (errno != EINTR) return errno;
+  }
+}
+
+/* is a call that failed with err worth retrying after a wait? */
+static int would_block (int err) {
+  return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+/* }====================================================== */
+
+
+/* {======================================================
+** Names
+** ======================================================= */
+
+/* Is the socket file at the path dead? Only a socket that refuses a
+** connection is; a live one, or one of another type, is in use. */
+static int is_stale (const char *path, int type) {
+  ux_addr a;
+  int fd, r, stale;
+  if (ux_addr_make(&a, path, strlen(path)) != UX_ADDR_OK) return 0;
+  if (ux_socket(type, &fd) != 0) return 0;
+  (void)ux_setnonblocking(fd, 1);
+  do r = connect(fd, (struct sockaddr *)&a.sa, a.len);
+  while (r < 0 && errno == EINTR);
+  stale = (r < 0 && errno == ECONNREFUSED);
+  ux_close(fd);
+  return stale;
+}
+
+/* replaces a stale socket file at the path; 1 if it was removed */
+static int remove_stale (const char *path, int type) {
+  struct stat before, after;
+  if (lstat(path, &before) < 0 || !S_ISSOCK(before.st_mode)) return 0;
+  if (!is_stale(path, type)) return 0;
+  /* the file must still be the one probed */
+  if (lstat(path, &after) < 0 || after.st_dev != before.st_dev ||
+      after.st_ino != before.st_ino)
+    return 0;
+  return unlink(path) == 0;
+}
+
+int ux_bind (int fd, int type, const ux_addr *a, int mode,
+             dev_t *dev, ino_t *ino) {
+  const char *path = a->sa.sun_path;
+  struct stat st;
+  int tries;
+  *dev = 0; *ino = 0;
+  if (ux_addr_isabstract(a)) {
+    if (bind(fd, (const struct sockaddr *)&a->sa, a->len) < 0) return errno;
+    return 0;
+  }
+#if defined(__linux__)
+  /* Linux makes the file with the socket inode's mode less the umask, so
+  ** the file is never wider than asked, not even for an instant */
+  if (mode >= 0 && fchmod(fd, (mode_t)mode) < 0) return errno;
+#endif
+  for (tries = 0; ; tries++) {
+    if (bind(fd, (const struct sockaddr *)&a->sa, a->len) == 0) break;
+    if (errno != EADDRINUSE || tries > 0 || !remove_stale(path, type))
+      return errno == 0 ? EADDRINUSE : errno;
+  }
+  /* give back what the umask took away (only ever narrower than asked) */
+  if (lstat(path, &st) < 0) return errno;
+  if (mode >= 0 && (st.st_mode & 07777) != (mode_t)mode) {
+    if (chmod(path, (mode_t)mode) < 0) {
+      int err = errno;
+      (void)unlink(path);
+      return err;
+    }
+  }
+  *dev = st.st_dev; *ino = st.st_ino;
+  return 0;
+}
+
+int ux_bind_auto (int fd) {
+#if defined(__linux__)
+  struct sockaddr_un sa;
+  sa.sun_family = AF_UNIX;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa.sun_family)) < 0)
+    return errno;
+  return 0;
+#else
+  (void)fd;
+  return ENOTSUP;
+#endif
+}
+
+int ux_unlink_if_same (const char *path, dev_t dev, ino_t ino) {
+  struct stat st;
+  if (lstat(path, &st) < 0) return errno;
+  if (!S_ISSOCK(st.st_mode) || st.st_dev != dev || st.st_ino != ino)
+    return 0;  /* somebody else's file now: leave it */
+  if (unlink(path) < 0) return errno;
+  return 0;
+}
+
+int ux_listen (int fd, int backlog) {
+  if (listen(fd, backlog) < 0) return errno;
+  return 0;
+}
+
+/* }====================================================== */
+
+
+/* {======================================================
+** Connections and I/O
+** ======================================================= */
+
+int ux_accept (int fd, int *newfd, ux_deadline *d) {
+  for (;;) {
+    int err;
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || \
+    defined(__OpenBSD__) || defined(__DragonFly__)
+    *newfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+#else
+    *newfd = accept(fd, NULL, NULL);
+#endif
+    if (*newfd >= 0) {
+      if ((err = prepare_fd(*newfd)) != 0) { ux_close(*newfd); *newfd = -1; }
+#if !(defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || \
+      defined(__OpenBSD__) || defined(__DragonFly__))
+      if (err == 0 && (err = set_cloexec(*newfd)) != 0) {
+        ux_close(*newfd); *newfd = -1;
+      }
+#endif
+      return err;
+    }
+    err = errno;
+    if (err == EINTR || err == ECONNABORTED) continue;
+    if (!would_block(err)) return err;
+    if ((err = ux_wait(fd, POLLIN, d)) != 0) return err;
+  }
+}
+
+/* A Unix connect blocks only while the server's backlog is full, and then
+** answers EAGAIN on a non-blocking socket without starting a connection
+** to wait for. So the timed case connects in blocking mode with the time
+** left as SO_SNDTIMEO, which Linux applies to exactly that wait. */
+static int connect_timed (int fd, const ux_addr *a, ux_deadline *d) {
+  int err = 0;
+  for (;;) {
+    int ms = remaining_ms(d);
+    struct timeval tv;
+    if (ms == 0) { err = ETIMEDOUT; break; }
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+      err = errno; break;
+    }
+    if (connect(fd, (const struct sockaddr *)&a->sa, a->len) == 0) break;
+    err = errno;
+    if (err == EINTR) continue;
+    if (would_block(err) || err == EINPROGRESS) err = ETIMEDOUT;
+    break;
+  }
+  {
+    struct timeval zero = {0, 0};
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof(zero));
+  }
+  return err;
+}
+
+int ux_connect (int fd, const ux_addr *a, ux_deadline *d) {
+  int err;
+  if (d->timeout > 0) {
+    if ((err = ux_setnonblocking(fd, 0)) != 0) return err;
+    err = connect_timed(fd, a, d);
+    {
+      int e2 = ux_setnonblocking(fd, 1);
+      if (err == 0) err = e2;
+    }
+    return err;
+  }
+  for (;;) {
+    if (connect(fd, (const struct sockaddr *)&a->sa, a->len) == 0) return 0;
+    err = errno;
+    if (err == EINTR) {
+      /* the connection may be under way: wait for it to finish */
+      if ((err = ux_wait(fd, POLLOUT, d)) != 0) return err;
+      continue;
+    }
+    if (err == EISCONN) return 0;  /* an interrupted attempt completed */
+    if (err == EINPROGRESS) err = EAGAIN;
+    return err;
+  }
+}
+
+/* Linux reports an unconnected datagram socket writable even while the
+** receiver's queue is full, so a timed sendto backs off between tries
+** instead of spinning on poll */
+static void backoff (int tries, ux_deadline *d) {
+  int ms = remaining_ms(d);
+  int step = tries < 6 ? 1 << tries : 50;
+  struct timespec ts;
+  if (ms >= 0 && ms < step) step = ms;
+  ts.tv_sec = 0;
+  ts.tv_nsec = (long)step * 1000000L;
+  (void)nanosleep(&ts, NULL);
+}
+
+int ux_send (int fd, const char *p, size_t len, const ux_addr *to,
+             size_t *n, ux_deadline *d) {
+  int tries = 0;
+  *n = 0;
+  for (;;) {
+    ssize_t r;
+    int err;
+    if (to != NULL)
+      r = sendto(fd, p, len, UX_SENDFLAGS,
+                 (const struct sockaddr *)&to->sa, to->len);
+    else
+      r = send(fd, p, len, UX_SENDFLAGS);
+    if (r >= 0) { *n = (size_t)r; return 0; }
+    err = errno;
+    if (err == EINTR) continue;
+    if (!would_block(err)) return err;
+    if ((err = ux_wait(fd, POLLOUT, d)) != 0) return err;
+    if (to != NULL) backoff(tries++, d);
+  }
+}
+
+int ux_recv (int fd, char *p, size_t len, size_t *n, size_t *full,
+             struct sockaddr_un *from, socklen_t *fromlen, ux_deadline *d) {
+  *n = 0;
+  for (;;) {
+    ssize_t r;
+    int err;
+    if (full == NULL && from == NULL)
+      r = recv(fd, p, len, 0);  /* streams: the one syscall of the hot path */
+    else {
+      struct msghdr m;
+      struct iovec io;
+      int flags = 0;
+#if defined(__linux__)
+      flags = MSG_TRUNC;  /* Linux then returns the message's real length */
+#endif
+      memset(&m, 0, sizeof(m));
+      io.iov_base = p;
+      io.iov_len = len;
+      m.msg_iov = &io;
+      m.msg_iovlen = 1;
+      if (from != NULL) { m.msg_name = from; m.msg_namelen = *fromlen; }
+      r = recvmsg(fd, &m, flags);
+      if (r >= 0) {
+        size_t got = (size_t)r;
+        if (from != NULL) *fromlen = m.msg_namelen;
+        if (got > len) { *n = len; *full = got; return 0; }
+        *n = got;
+        if (full != NULL) *full = (m.msg_flags & MSG_TRUNC) ? len + 1 : got;
+        return 0;
+      }
+    }
+    if (r >= 0) { *n = (size_t)r; return 0; }
+    err = errno;
+    if (err == EINTR) continue;
+    if (!would_block(err)) return err;
+    if ((err = ux_wait(fd, POLLIN, d)) != 0) return err;
+  }
+}
+
+/* }====================================================== */
+
+
+/* {======================================================
+** Information
+** ======================================================= */
+
+int ux_shutdown (int fd, int how) {
+  if (shutdown(fd, how) < 0) return errno;
+  return 0;
+}
+
+int ux_getname (int fd, int peer, struct sockaddr_un *sa, socklen_t *len) {
+  int r;
+  *len = sizeof(*sa);
+  memset(sa, 0, sizeof(*sa));
+  r = peer ? getpeername(fd, (struct sockaddr *)sa, len)
+           : getsockname(fd, (struct sockaddr *)sa, len);
+  return r < 0 ? errno : 0;
+}
+
+int ux_peercred (int fd, long *pid, long *uid, long *gid) {
+#if defined(SO_PEERCRED) && defined(__linux__)
+  struct ucred c;
+  socklen_t len = sizeof(c);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) < 0) return errno;
+  *pid = (long)c.pid; *uid = (long)c.uid; *gid = (long)c.gid;
+  return 0;
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || \
+      defined(__NetBSD__) || defined(__DragonFly__)
+  uid_t u; gid_t g;
+  if (getpeereid(fd, &u, &g) < 0) return errno;
+  *pid = -1; *uid = (long)u; *gid = (long)g;  /* no pid on these systems */
+  return 0;
+#else
+  (void)fd; *pid = *uid = *gid = -1;
+  return ENOTSUP;
+#endif
+}
+
+int ux_socktype (int fd, int *type) {
+  socklen_t len = sizeof(*type);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, type, &len) < 0) return errno;
+  return 0;
+}
+
+/* }====================================================== */

@@ -1,0 +1,85 @@
+/*
+** sys.h: the system layer of uxsock. It knows nothing of Lua.
+**
+** Every function here returns 0 on success or a positive errno value on
+** failure (never -1 and a global errno), so a caller can hold the error
+** across any number of Lua API calls. EINTR is retried inside, with the
+** time that remains. Blocking behaviour is set by a ux_deadline:
+**   timeout < 0   block forever (the fd is in blocking mode: one syscall)
+**   timeout == 0  never wait: EAGAIN when the call would block
+**   timeout > 0   wait at most that many seconds in total: ETIMEDOUT
+** The handle layer keeps the fd non-blocking whenever timeout >= 0.
+*/
+#ifndef UXSOCK_SYS_H
+#define UXSOCK_SYS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/* largest name a caller can give: sun_path less the terminating NUL */
+#define UX_PATH_MAX  (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+/* a socket address built from a string and its length */
+typedef struct ux_addr {
+  struct sockaddr_un sa;
+  socklen_t len;
+} ux_addr;
+
+/* outcome of ux_addr_make */
+enum { UX_ADDR_OK, UX_ADDR_EMPTY, UX_ADDR_TOOLONG, UX_ADDR_NUL,
+       UX_ADDR_NOABSTRACT };
+
+/* one blocking operation's time budget; 'at' is set on first wait */
+typedef struct ux_deadline {
+  double timeout;
+  double at;
+} ux_deadline;
+
+void ux_deadline_init (ux_deadline *d, double timeout);
+
+/* monotonic clock, in seconds */
+double ux_now (void);
+
+/* names: "\0x" and "@x" are abstract (Linux); anything else is a path */
+int ux_addr_make (ux_addr *a, const char *name, size_t len);
+int ux_addr_isabstract (const ux_addr *a);
+/* writes the round-trip form of a kernel address ("@x" for abstract,
+** "" for unnamed) into out (UX_PATH_MAX + 2 bytes); returns its length */
+size_t ux_addr_name (const struct sockaddr_un *sa, socklen_t len, char *out);
+
+/* descriptors: all close-on-exec, none can raise SIGPIPE */
+int ux_socket (int type, int *fd);
+int ux_socketpair (int type, int fds[2]);
+int ux_setnonblocking (int fd, int on);
+void ux_close (int fd);
+
+/* wait until fd is ready for events (POLLIN/POLLOUT) */
+int ux_wait (int fd, int events, ux_deadline *d);
+
+/* binding a name. mode < 0 keeps the default permissions; a stale socket
+** file is replaced, anything else at the path is left alone (EADDRINUSE).
+** dev/ino identify the file made, for ux_unlink_if_same. */
+int ux_bind (int fd, int type, const ux_addr *a, int mode,
+             dev_t *dev, ino_t *ino);
+int ux_bind_auto (int fd);
+int ux_unlink_if_same (const char *path, dev_t dev, ino_t ino);
+int ux_listen (int fd, int backlog);
+
+int ux_accept (int fd, int *newfd, ux_deadline *d);
+int ux_connect (int fd, const ux_addr *a, ux_deadline *d);
+
+/* I/O. *n is the count moved. ux_recv sets *trunc when a message was
+** longer than len (datagram, seqpacket); 'from' may be NULL. */
+int ux_send (int fd, const char *p, size_t len, const ux_addr *to,
+             size_t *n, ux_deadline *d);
+int ux_recv (int fd, char *p, size_t len, size_t *n, size_t *full,
+             struct sockaddr_un *from, socklen_t *fromlen, ux_deadline *d);
+
+int ux_shutdown (int fd, int how);
+int ux_getname (int fd, int peer, struct sockaddr_un *sa, socklen_t *len);
+int ux_peercred (int fd, long *pid, long *uid, long *gid);
+int ux_socktype (int fd, int *type);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+** uxsock.c: the module entry. It makes the metatables of every kind,
+** gathers the kinds' constructors into one table and adds socketpair,
+** type and the error codes.
+**
+** Who owns what:
+**   sys.c       system calls, no Lua (EINTR, deadlines, names, files)
+**   handle.c    the handle: make, check, close, name, errors, options
+**   reader.c    the per-handle receive buffer
+**   io.c        send and recv for every kind that moves data
+**   stream.c    connect; stream and seqpacket methods; read and lines
+**   listener.c  listen and accept
+**   dgram.c     datagram, sendto, recvfrom
+*/
+#include <errno.h>
+
+#include "uxsock.h"
+#include "handle.h"
+#include "kinds.h"
+
+/* uxsock.socketpair([type]) -> two connected sockets */
+static int l_socketpair (lua_State *L) {
+  static const char *const names[] = {"stream", "datagram", "seqpacket", NULL};
+  static const int kinds[] = {UX_STREAM, UX_DATAGRAM, UX_SEQPACKET};
+  int kind = kinds[luaL_checkoption(L, 1, "stream", names)];
+  ux_handle *a = ux_newhandle(L, kind);
+  ux_handle *b = ux_newhandle(L, kind);
+  int fds[2];
+  int err = ux_socketpair(ux_sockettype(kind), fds);
+  if (err != 0) return ux_fail(L, 0, "socketpair", err);
+  a->fd = fds[0];
+  b->fd = fds[1];
+  return 2;
+}
+
+/* uxsock.type(x) -> "stream", "closed stream", ... or nil */
+static int l_type (lua_State *L) {
+  ux_handle *h;
+  luaL_checkany(L, 1);
+  h = ux_tohandle(L, 1);
+  if (h == NULL) luaL_pushfail(L);
+  else if (h->fd < 0) lua_pushfstring(L, "closed %s", ux_kindnames[h->kind]);
+  else lua_pushstring(L, ux_kindnames[h->kind]);
+  return 1;
+}
+
+static const luaL_Reg functions[] = {
+  {"socketpair", l_socketpair},
+  {"type", l_type},
+  {NULL, NULL}
+};
+
+/* the codes a caller compares the third result with */
+static const struct { const char *name; int value; } codes[] = {
+  {"EOF", UX_EOF}, {"ETIMEDOUT", ETIMEDOUT}, {"EAGAIN", EAGAIN},
+  {"EPIPE", EPIPE}, {"ECONNREFUSED", ECONNREFUSED},
+  {"ECONNRESET", ECONNRESET}, {"ENOENT", ENOENT},
+  {"EADDRINUSE", EADDRINUSE}, {"EACCES", EACCES}, {"EPERM", EPERM},
+  {"EMSGSIZE", EMSGSIZE}, {"ENOTCONN", ENOTCONN}, {"EISCONN", EISCONN},
+  {"EDESTADDRREQ", EDESTADDRREQ}, {"EPROTOTYPE", EPROTOTYPE},
+  {"EMFILE", EMFILE}, {"ENFILE", ENFILE}, {"ENOBUFS", ENOBUFS},
+  {"ENOMEM", ENOMEM}, {"ENOTSOCK", ENOTSOCK}, {"ENOTDIR", ENOTDIR},
+  {"ENAMETOOLONG", ENAMETOOLONG}, {"EINVAL", EINVAL},
+  {"ENOTSUP", ENOTSUP}, {"EINTR", EINTR},
+  {NULL, 0}
+};
+
+UXSOCK_API int luaopen_uxsock (lua_State *L) {
+  int i;
+  ux_open_listener(L);
+  ux_open_stream(L);
+  ux_open_datagram(L);
+  lua_newtable(L);
+  luaL_setfuncs(L, functions, 0);
+  luaL_setfuncs(L, ux_listener_functions, 0);
+  luaL_setfuncs(L, ux_stream_functions, 0);
+  luaL_setfuncs(L, ux_datagram_functions, 0);
+  for (i = 0; codes[i].name != NULL; i++) {
+    lua_pushinteger(L, codes[i].value);
+    lua_setfield(L, -2, codes[i].name);
+  }
+  lua_pushliteral(L, UXSOCK_VERSION);
+  lua_setfield(L, -2, "_VERSION");
+  return 1;
+}
