@@ -23,7 +23,7 @@ SRCS      = $(wildcard src/*.c)
 OBJS      = $(SRCS:src/%.c=$(BUILD)/%.o)
 MODULE    = $(BUILD)/uxsock.so
 
-.PHONY: all test demo install clean deps
+.PHONY: all test demo lint install clean deps
 all: $(MODULE)
 
 $(MODULE): $(OBJS)
@@ -46,6 +46,9 @@ test: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh examples/demo.sh
+
+lint: deps
+	luacheck -q $(wildcard lua spec examples)
 
 install: $(MODULE)
 	install -d $(DESTDIR)$(CMOD_DIR)
