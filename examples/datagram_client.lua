@@ -1,0 +1,13 @@
+-- The echo client over datagrams: send one message, print the reply.
+--   lua5.4 examples/datagram_client.lua [path]  (default /tmp/docode-dgram.sock)
+package.cpath = "./build/?.so;" .. package.cpath
+local uxsock = require("uxsock")
+
+local path = arg[1] or "/tmp/docode-dgram.sock"
+
+-- The server can only answer a socket with a name: Linux gives an unbound
+-- socket a unique abstract one with autobind.
+local sock <close> = assert(uxsock.datagram(nil, { autobind = true, timeout = 10 }))
+assert(sock:sendto("Hello, docode!", path))
+local data, sender = assert(sock:recvfrom())
+print(string.format("Received %q from %q", data, sender))

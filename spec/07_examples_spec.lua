@@ -1,0 +1,99 @@
+-- The examples as real processes: against each other, and against the
+-- tutorial's Python server and client (examples/tutorial/).
+local h = require("helpers")
+
+local PYTHON = os.getenv("PYTHON") or "python3"
+
+-- the tutorial's script with its fixed path replaced by ours
+local function tutorial(name, path)
+  local code = assert(h.readfile("examples/tutorial/" .. name))
+  assert.truthy(code:find("/tmp/docode.sock", 1, true))
+  local file = h.tmpdir() .. "/" .. name
+  h.writefile(file, (code:gsub("/tmp/docode%.sock", path)))
+  return PYTHON .. " " .. h.q(file)
+end
+
+local function example(name, path)
+  return h.LUA .. " " .. h.q("examples/" .. name) .. " " .. h.q(path)
+end
+
+-- starts a server, waits for its socket file, runs the client
+local function exchange(server_cmd, client_cmd, path)
+  local server = h.spawn(server_cmd)
+  assert.is_true(h.waitfor(path, 20), "the server did not create " .. path)
+  local client_out, how, code = h.run(client_cmd)
+  local server_out, rc = server:wait(20)
+  if not server_out then server:kill() end
+  return client_out, how, code, server_out, rc
+end
+
+describe("examples", function()
+  lazy_teardown(h.cleanup)
+
+  it("the Lua echo client and server talk, and the server removes its socket file", function()
+    local path = h.sockpath("echo")
+    local cout, how, code, sout, rc = exchange(example("echo_server.lua", path),
+                                               example("echo_client.lua", path), path)
+    assert.same({ "exit", 0 }, { how, code })
+    assert.equal('Received "Hello, docode!"\n', cout)
+    assert.equal(0, rc)
+    assert.equal('Got connection with message: "Hello, docode!"\n' ..
+                 'Got connection with message: ""\n', sout)
+    assert.is_nil(h.filetype(path))
+  end)
+
+  it("the Lua echo server serves the tutorial's Python client", function()
+    local path = h.sockpath("pyclient")
+    local cout, how, code, sout, rc = exchange(example("echo_server.lua", path),
+                                               tutorial("client.py", path), path)
+    assert.same({ "exit", 0 }, { how, code })
+    assert.equal("Received b'Hello, docode!'\n", cout)
+    assert.equal(0, rc)
+    assert.equal('Got connection with message: "Hello, docode!"\n' ..
+                 'Got connection with message: ""\n', sout)
+    assert.is_nil(h.filetype(path))
+  end)
+
+  it("the Lua echo client works against the tutorial's Python server", function()
+    local path = h.sockpath("pyserver")
+    local cout, how, code, sout, rc = exchange(tutorial("server.py", path),
+                                               example("echo_client.lua", path), path)
+    assert.same({ "exit", 0 }, { how, code })
+    assert.equal('Received "Hello, docode!"\n', cout)
+    assert.equal(0, rc)
+    assert.equal("Got connection with message: b'Hello, docode!'\n" ..
+                 "Got connection with message: b''\n", sout)
+  end)
+
+  it("the datagram client and server exchange one message", function()
+    local path = h.sockpath("dgram")
+    local cout, how, code, sout, rc = exchange(example("datagram_server.lua", path),
+                                               example("datagram_client.lua", path), path)
+    assert.same({ "exit", 0 }, { how, code })
+    assert.equal(string.format('Received "Hello, docode!" from %q\n', path), cout)
+    assert.equal(0, rc)
+    assert.matches('^Got datagram from "@%x+" with message: "Hello, docode!"\n$', sout)
+    assert.is_nil(h.filetype(path))
+  end)
+
+  it("a server stopped with SIGINT removes its socket file", function()
+    for _, name in ipairs({ "echo_server.lua", "datagram_server.lua" }) do
+      local path = h.sockpath("sigint")
+      local server = h.spawn(example(name, path))
+      assert.is_true(h.waitfor(path, 20))
+      server:kill("INT")
+      local out, rc = server:wait(20)
+      assert.is_string(out)
+      assert.matches("interrupted", out)
+      assert.is_true(rc ~= 0)
+      assert.is_nil(h.filetype(path), name .. " left " .. path)
+    end
+  end)
+
+  it("make demo runs both exchanges", function()
+    local out, how, code = h.run("make -s demo")
+    assert.same({ "exit", 0 }, { how, code }, out)
+    assert.matches('Received "Hello, docode!"', out, 1, true)
+    assert.matches("both servers removed their socket files", out, 1, true)
+  end)
+end)

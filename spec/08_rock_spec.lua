@@ -1,0 +1,35 @@
+-- The rockspec: luarocks builds and installs the module into a private tree
+-- with no network, and require("uxsock") works from that tree alone.
+local h = require("helpers")
+
+describe("the rockspec", function()
+  lazy_teardown(h.cleanup)
+
+  it("builds with luarocks make into a temporary tree and loads from it", function()
+    local dir = h.tmpdir()
+    local src, tree = dir .. "/src", dir .. "/tree"
+    -- a copy of the tracked files, so the build leaves no objects here
+    local out, how, code = h.run(string.format(
+      "mkdir -p %s && git ls-files -z | xargs -0 tar -cf - | tar -xf - -C %s",
+      h.q(src), h.q(src)))
+    assert.same({ "exit", 0 }, { how, code }, out)
+    out, how, code = h.run(string.format(
+      "cd %s && luarocks --lua-version 5.4 --tree %s make uxsock-scm-1.rockspec",
+      h.q(src), h.q(tree)))
+    assert.same({ "exit", 0 }, { how, code }, out)
+    assert.matches("uxsock scm%-1 is now installed", out)
+
+    -- only the tree on the paths: not build/, not the system's
+    local probe = [[
+      local u = require("uxsock")
+      local a, b = u.socketpair()
+      a:send("ok")
+      io.write(u._VERSION, " ", b:recv(), " ", package.searchpath("uxsock", package.cpath))
+    ]]
+    out, how, code = h.run(string.format("LUA_CPATH=%s LUA_PATH=%s %s -e %s",
+      h.q(tree .. "/lib/lua/5.4/?.so"), h.q(tree .. "/share/lua/5.4/?.lua"),
+      h.LUA, h.q(probe)))
+    assert.same({ "exit", 0 }, { how, code }, out)
+    assert.equal("uxsock 0.1.0 ok " .. tree .. "/lib/lua/5.4/uxsock.so", out)
+  end)
+end)

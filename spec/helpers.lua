@@ -1,0 +1,159 @@
+-- Shared helpers for the uxsock specs (busted runs from the repository root).
+local lfs = require("lfs")
+
+local helpers = {}
+
+helpers.LUA = os.getenv("LUA") or "lua5.4"
+helpers.ROOT = lfs.currentdir()
+-- how a child Lua process finds the module built in build/
+helpers.CPATH = helpers.ROOT .. "/build/?.so;;"
+
+local counter = 0
+
+-- a fresh private directory under /tmp, removed by helpers.cleanup()
+function helpers.tmpdir()
+  local name = os.tmpname()
+  os.remove(name)
+  assert(lfs.mkdir(name))
+  helpers._dirs = helpers._dirs or {}
+  table.insert(helpers._dirs, name)
+  return name
+end
+
+-- a socket path that nothing uses yet
+function helpers.sockpath(tag)
+  counter = counter + 1
+  helpers._base = helpers._base or helpers.tmpdir()
+  return string.format("%s/%s%d.sock", helpers._base, tag or "s", counter)
+end
+
+-- a unique abstract name
+function helpers.abstract(tag)
+  counter = counter + 1
+  return string.format("@uxsock-spec-%s-%d-%d", tag or "a", helpers.pid(), counter)
+end
+
+function helpers.cleanup()
+  for _, d in ipairs(helpers._dirs or {}) do
+    os.execute("rm -rf '" .. d .. "'")
+  end
+  helpers._dirs, helpers._base = nil, nil
+end
+
+-- this process's pid
+function helpers.pid()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = tonumber(f:read("l"):match("^(%d+)"))
+  f:close()
+  return pid
+end
+
+function helpers.uid()
+  local f = assert(io.open("/proc/self/status"))
+  local uid, gid
+  for line in f:lines() do
+    uid = uid or tonumber(line:match("^Uid:%s+(%d+)"))
+    gid = gid or tonumber(line:match("^Gid:%s+(%d+)"))
+  end
+  f:close()
+  return uid, gid
+end
+
+-- number of open descriptors of this process
+function helpers.fdcount()
+  local n = 0
+  for e in lfs.dir("/proc/self/fd") do
+    if e ~= "." and e ~= ".." then n = n + 1 end
+  end
+  return n
+end
+
+-- "socket", "file", "directory", "link", ... or nil when nothing is there
+function helpers.filetype(path)
+  local a = lfs.symlinkattributes(path)
+  return a and a.mode
+end
+
+-- permission bits of a file, as an integer (e.g. 416 == 0640)
+function helpers.filemode(path)
+  local p = io.popen("stat -c %a '" .. path .. "'")
+  local out = p:read("a")
+  p:close()
+  return tonumber(out, 8)
+end
+
+function helpers.writefile(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+function helpers.readfile(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local d = f:read("a")
+  f:close()
+  return d
+end
+
+-- quotes a string for sh
+function helpers.q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- a shell command that runs Lua code (or a script with arguments) with
+-- build/ on the module path
+function helpers.luacmd(code_or_script, ...)
+  local args = {}
+  for i = 1, select("#", ...) do args[#args + 1] = helpers.q((select(i, ...))) end
+  local env = "LUA_CPATH=" .. helpers.q(helpers.CPATH) .. " "
+  if code_or_script:match("%.lua$") then
+    return env .. helpers.LUA .. " " .. helpers.q(code_or_script) .. " " .. table.concat(args, " ")
+  end
+  return env .. helpers.LUA .. " -e " .. helpers.q(code_or_script) .. " " .. table.concat(args, " ")
+end
+
+-- runs a command; returns its output, and how it ended ("exit" or
+-- "signal") with the code, as os.execute/io.popen report them
+function helpers.run(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local _, how, code = p:close()
+  return out, how, code
+end
+
+-- starts a command in the background; output goes to a file.
+-- Returns a table with :wait() (output, how, code) and :kill().
+function helpers.spawn(cmd)
+  local dir = helpers.tmpdir()
+  local out, pidf, rcf = dir .. "/out", dir .. "/pid", dir .. "/rc"
+  os.execute(string.format("( %s >%s 2>&1; echo $? >%s ) & echo $! >%s",
+             cmd, helpers.q(out), helpers.q(rcf), helpers.q(pidf)))
+  local job = { out = out }
+  function job.wait(_, timeout)
+    local deadline = os.time() + (timeout or 20)
+    while not helpers.readfile(rcf) or helpers.readfile(rcf) == "" do
+      if os.time() > deadline then return nil, "timeout" end
+      os.execute("sleep 0.02")
+    end
+    return helpers.readfile(out), tonumber(helpers.readfile(rcf))
+  end
+  function job.kill(_, sig)
+    local pid = helpers.readfile(pidf)
+    if pid then os.execute("pkill -" .. (sig or "TERM") .. " -P " .. pid:match("%d+")
+                           .. " 2>/dev/null") end
+  end
+  return job
+end
+
+-- waits until a path exists (a server's socket file), up to 'timeout' s
+function helpers.waitfor(path, timeout)
+  local deadline = os.time() + (timeout or 10)
+  while not helpers.filetype(path) do
+    if os.time() > deadline then return false end
+    os.execute("sleep 0.02")
+  end
+  return true
+end
+
+return helpers

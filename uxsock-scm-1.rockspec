@@ -1,0 +1,31 @@
+rockspec_format = "3.0"
+package = "uxsock"
+version = "scm-1"
+source = {
+  url = "git+file:///dev/null",  -- built from a checkout: luarocks make
+}
+description = {
+  summary = "Unix-domain sockets for Lua, with handles that close themselves",
+  detailed = [[
+Stream, datagram and seqpacket Unix-domain sockets for Lua 5.4, as one C
+module. Handles work with <close>, every descriptor is close-on-exec, no
+send raises SIGPIPE, timeouts are deadlines, abstract names round-trip.
+]],
+  license = "MIT",
+  labels = { "socket", "unix", "ipc" },
+}
+dependencies = {
+  "lua >= 5.4",
+}
+build = {
+  type = "builtin",
+  modules = {
+    uxsock = {
+      sources = {
+        "src/dgram.c", "src/handle.c", "src/io.c", "src/listener.c",
+        "src/reader.c", "src/stream.c", "src/sys.c", "src/uxsock.c",
+      },
+      incdirs = { "src" },
+    },
+  },
+}
