@@ -277,8 +277,8 @@ int ux_optmode (lua_State *L, int opts) {
     lua_pop(L, 1);
     return -1;
   }
-  mode = luaL_checkinteger(L, -1);
-  if (mode < 0 || mode > 0777)
+  mode = lua_tointeger(L, -1);
+  if (!lua_isinteger(L, -1) || mode < 0 || mode > 0777)
     luaL_argerror(L, opts, "opts.mode: permission bits (0 to 0777) expected");
   lua_pop(L, 1);
   return (int)mode;

@@ -26,9 +26,10 @@ static int l_listen (lua_State *L) {
   mode = ux_optmode(L, 2);
   unlink = ux_optboolean(L, 2, "unlink", 1);
   if (ux_optfield(L, 2, "backlog", LUA_TNUMBER) != LUA_TNIL) {
-    backlog = luaL_checkinteger(L, -1);
-    luaL_argcheck(L, backlog >= 0 && backlog <= INT_MAX, 2,
-                  "opts.backlog out of range");
+    backlog = lua_tointeger(L, -1);
+    luaL_argcheck(L, lua_isinteger(L, -1) && backlog >= 0 &&
+                  backlog <= INT_MAX, 2,
+                  "opts.backlog: integer from 0 to INT_MAX expected");
   }
   ux_optfield(L, 2, "timeout", LUA_TNUMBER);
   timeout = ux_opttimeout(L, -1, 2, "opts.timeout");

@@ -258,6 +258,7 @@ int ux_bind (int fd, int type, const ux_addr *a, int mode,
 int ux_bind_auto (int fd) {
 #if defined(__linux__)
   struct sockaddr_un sa;
+  memset(&sa, 0, sizeof(sa));  /* valgrind checks the whole struct */
   sa.sun_family = AF_UNIX;
   if (bind(fd, (struct sockaddr *)&sa, sizeof(sa.sun_family)) < 0)
     return errno;
