@@ -30,40 +30,32 @@ end
 describe("examples", function()
   lazy_teardown(h.cleanup)
 
-  it("the Lua echo client and server talk, and the server removes its socket file", function()
-    local path = h.sockpath("echo")
-    local cout, how, code, sout, rc = exchange(example("echo_server.lua", path),
-                                               example("echo_client.lua", path), path)
-    assert.same({ "exit", 0 }, { how, code })
-    assert.equal('Received "Hello, docode!"\n', cout)
-    assert.equal(0, rc)
-    assert.equal('Got connection with message: "Hello, docode!"\n' ..
-                 'Got connection with message: ""\n', sout)
-    assert.is_nil(h.filetype(path))
-  end)
-
-  it("the Lua echo server serves the tutorial's Python client", function()
-    local path = h.sockpath("pyclient")
-    local cout, how, code, sout, rc = exchange(example("echo_server.lua", path),
-                                               tutorial("client.py", path), path)
-    assert.same({ "exit", 0 }, { how, code })
-    assert.equal("Received b'Hello, docode!'\n", cout)
-    assert.equal(0, rc)
-    assert.equal('Got connection with message: "Hello, docode!"\n' ..
-                 'Got connection with message: ""\n', sout)
-    assert.is_nil(h.filetype(path))
-  end)
-
-  it("the Lua echo client works against the tutorial's Python server", function()
-    local path = h.sockpath("pyserver")
-    local cout, how, code, sout, rc = exchange(tutorial("server.py", path),
-                                               example("echo_client.lua", path), path)
-    assert.same({ "exit", 0 }, { how, code })
-    assert.equal('Received "Hello, docode!"\n', cout)
-    assert.equal(0, rc)
-    assert.equal("Got connection with message: b'Hello, docode!'\n" ..
-                 "Got connection with message: b''\n", sout)
-  end)
+  local SERVED_LUA = 'Got connection with message: "Hello, docode!"\n' ..
+                     'Got connection with message: ""\n'
+  local SERVED_PY = "Got connection with message: b'Hello, docode!'\n" ..
+                    "Got connection with message: b''\n"
+  local GOT_LUA, GOT_PY = 'Received "Hello, docode!"\n', "Received b'Hello, docode!'\n"
+  -- server, client, what each prints, whether the server removes its file
+  local pairs_to_run = {
+    { "the Lua echo client and server talk",
+      example, "echo_server.lua", example, "echo_client.lua", GOT_LUA, SERVED_LUA, true },
+    { "the Lua echo server serves the tutorial's Python client",
+      example, "echo_server.lua", tutorial, "client.py", GOT_PY, SERVED_LUA, true },
+    { "the Lua echo client works against the tutorial's Python server",
+      tutorial, "server.py", example, "echo_client.lua", GOT_LUA, SERVED_PY, false },
+  }
+  for _, t in ipairs(pairs_to_run) do
+    local name, server, sname, client, cname, client_says, server_says, removes = table.unpack(t)
+    it(name, function()
+      local path = h.sockpath("echo")
+      local cout, how, code, sout, rc = exchange(server(sname, path), client(cname, path), path)
+      assert.same({ "exit", 0 }, { how, code }, cout)
+      assert.equal(client_says, cout)
+      assert.equal(0, rc)
+      assert.equal(server_says, sout)
+      if removes then assert.is_nil(h.filetype(path)) end
+    end)
+  end
 
   it("the datagram client and server exchange one message", function()
     local path = h.sockpath("dgram")
