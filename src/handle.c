@@ -111,8 +111,10 @@ void ux_closehandle (lua_State *L, ux_handle *h, int hidx) {
   ux_rbuf_free(L, &h->rb);
 }
 
+/* close() -> true, also for a handle closed before */
 static int h_close (lua_State *L) {
-  ux_handle *h = ux_checkhandle(L, 1, UX_ANY);
+  ux_handle *h = ux_tohandle(L, 1);
+  luaL_argexpected(L, h != NULL, 1, "uxsock handle");
   ux_closehandle(L, h, 1);
   lua_pushboolean(L, 1);
   return 1;

@@ -238,9 +238,11 @@ int ux_bind (int fd, int type, const ux_addr *a, int mode,
   if (mode >= 0 && fchmod(fd, (mode_t)mode) < 0) return errno;
 #endif
   for (tries = 0; ; tries++) {
+    int err;
     if (bind(fd, (const struct sockaddr *)&a->sa, a->len) == 0) break;
-    if (errno != EADDRINUSE || tries > 0 || !remove_stale(path, type))
-      return errno == 0 ? EADDRINUSE : errno;
+    err = errno;  /* before the probe in remove_stale changes errno */
+    if (err != EADDRINUSE || tries > 0 || !remove_stale(path, type))
+      return err;
   }
   /* give back what the umask took away (only ever narrower than asked) */
   if (lstat(path, &st) < 0) return errno;
