@@ -1,0 +1,47 @@
+-- EINTR: a signal that interrupts a timed call does not end it early, and
+-- does not restart its clock. The child is lua5.4 itself, whose SIGINT
+-- handler makes the system call fail with EINTR and then raises
+-- "interrupted!" once control is back in Lua.
+local h = require("helpers")
+local gettime = require("socket").gettime
+
+-- runs 'call' on an idle socket with a 2 s timeout in a child, sends SIGINT
+-- 1 s in, and returns the seconds from the call's start to the child's end
+local function interrupted_after(call)
+  local ready = h.tmpdir() .. "/ready"
+  local code = string.format([[
+    local uxsock = require("uxsock")
+    local path = %q
+    local a, b = uxsock.socketpair("datagram")
+    local l = assert(uxsock.listen(path .. ".sock"))
+    local d = assert(uxsock.datagram())
+    local handle = ({ recv = b, accept = l, recvfrom = d })[%q]
+    handle:settimeout(2)
+    io.open(path, "w"):close()
+    local r, err, code = handle[%q](handle)
+    print(r, err, code)
+  ]], ready, call, call)
+  local job = h.spawn(h.luacmd(code))
+  assert.is_true(h.waitfor(ready, 20))
+  local t0 = gettime()
+  os.execute("sleep 1")
+  job:kill("INT")
+  local out = job:wait(20)
+  return gettime() - t0, out
+end
+
+describe("a signal during a timed call", function()
+  lazy_teardown(h.cleanup)
+
+  for _, call in ipairs({ "recv", "accept", "recvfrom" }) do
+    it(call .. " keeps waiting for the time that remains", function()
+      local elapsed, out = interrupted_after(call)
+      -- the child was interrupted (its handler ran) ...
+      assert.matches("interrupted!", out)
+      -- ... but only after the call's full 2 s: not at the signal (1 s),
+      -- and not 2 s after the signal (3 s), which a restarted clock gives
+      assert.is_true(elapsed >= 1.8, string.format("ended after %.2f s", elapsed))
+      assert.is_true(elapsed < 2.7, string.format("ended after %.2f s", elapsed))
+    end)
+  end
+end)
