@@ -40,11 +40,11 @@ deps:
 	@sh .ci/deps
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	@sh spec/run
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	@sh examples/demo.sh
 
 lint: deps

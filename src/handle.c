@@ -68,6 +68,7 @@ ux_handle *ux_checkhandle (lua_State *L, int idx, int kinds) {
     const char *want = kinds == UX_ANY ? "handle" : kinds_expected(L, kinds);
     luaL_argerror(L, idx, lua_pushfstring(L, "uxsock %s expected, got %s",
                                           want, got));
+    return NULL;  /* not reached: luaL_argerror raises */
   }
   if (h->fd < 0)
     luaL_argerror(L, idx, lua_pushfstring(L, "attempt to use a closed %s",
@@ -240,9 +241,9 @@ void ux_checkopts (lua_State *L, int idx, const char *const known[]) {
   luaL_checktype(L, idx, LUA_TTABLE);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    int i;
     lua_pop(L, 1);
     if (lua_type(L, -1) == LUA_TSTRING) {
+      int i;
       for (i = 0; known[i] != NULL; i++)
         if (strcmp(lua_tostring(L, -1), known[i]) == 0) break;
       if (known[i] != NULL) continue;
