@@ -4,16 +4,7 @@ local h = require("helpers")
 local uxsock = require("uxsock")
 local gettime = require("socket").gettime
 
--- handles a test made, closed after it (Lua allows one <close> per local
--- statement, and a pair comes in one)
-local open_handles = {}
-local function track(...)
-  for i = 1, select("#", ...) do
-    local x = select(i, ...)
-    if uxsock.type(x) then open_handles[#open_handles + 1] = x end
-  end
-  return ...
-end
+local track = h.track
 
 local function pair()
   return track(assert(uxsock.socketpair()))
@@ -37,10 +28,7 @@ end
 
 describe("stream sockets", function()
   lazy_teardown(h.cleanup)
-  after_each(function()
-    for _, x in ipairs(open_handles) do x:close() end
-    open_handles = {}
-  end)
+  after_each(h.close_tracked)
 
   describe("connecting", function()
     it("listen, connect and accept on a path and on an abstract name", function()

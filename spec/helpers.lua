@@ -40,6 +40,23 @@ function helpers.cleanup()
   helpers._dirs, helpers._base = nil, nil
 end
 
+-- Handles a test made, closed by helpers.close_tracked() in after_each:
+-- Lua allows one <close> per local statement, and a pair comes in one.
+local tracked = {}
+function helpers.track(...)
+  local uxsock = require("uxsock")
+  for i = 1, select("#", ...) do
+    local x = select(i, ...)
+    if uxsock.type(x) then tracked[#tracked + 1] = x end
+  end
+  return ...
+end
+
+function helpers.close_tracked()
+  for _, x in ipairs(tracked) do x:close() end
+  tracked = {}
+end
+
 -- this process's pid
 function helpers.pid()
   local f = assert(io.open("/proc/self/stat"))
