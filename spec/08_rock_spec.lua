@@ -8,9 +8,9 @@ describe("the rockspec", function()
   it("builds with luarocks make into a temporary tree and loads from it", function()
     local dir = h.tmpdir()
     local src, tree = dir .. "/src", dir .. "/tree"
-    -- a copy of the tracked files, so the build leaves no objects here
+    -- a copy of what the rockspec names, so the build leaves no objects here
     local out, how, code = h.run(string.format(
-      "mkdir -p %s && git ls-files -z | xargs -0 tar -cf - | tar -xf - -C %s",
+      "mkdir -p %s && cp -R src uxsock-scm-1.rockspec LICENSE README.md %s",
       h.q(src), h.q(src)))
     assert.same({ "exit", 0 }, { how, code }, out)
     out, how, code = h.run(string.format(

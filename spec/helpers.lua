@@ -123,7 +123,7 @@ end
 function helpers.luacmd(code_or_script, ...)
   local args = {}
   for i = 1, select("#", ...) do args[#args + 1] = helpers.q((select(i, ...))) end
-  local env = "LUA_CPATH=" .. helpers.q(helpers.CPATH) .. " "
+  local env = "env LUA_CPATH=" .. helpers.q(helpers.CPATH) .. " "
   if code_or_script:match("%.lua$") then
     return env .. helpers.LUA .. " " .. helpers.q(code_or_script) .. " " .. table.concat(args, " ")
   end
@@ -140,25 +140,26 @@ function helpers.run(cmd)
 end
 
 -- starts a command in the background; output goes to a file.
--- Returns a table with :wait() (output, how, code) and :kill().
+-- Returns a table with :wait() (output, exit code) and :kill(signal), which
+-- signals the command itself: the shell around it execs it, keeping its pid.
 function helpers.spawn(cmd)
   local dir = helpers.tmpdir()
   local out, pidf, rcf = dir .. "/out", dir .. "/pid", dir .. "/rc"
-  os.execute(string.format("( %s >%s 2>&1; echo $? >%s ) & echo $! >%s",
-             cmd, helpers.q(out), helpers.q(rcf), helpers.q(pidf)))
+  local inner = "echo $$ >" .. helpers.q(pidf) .. "; exec " .. cmd
+  os.execute(string.format("( sh -c %s >%s 2>&1; echo $? >%s ) &",
+             helpers.q(inner), helpers.q(out), helpers.q(rcf)))
   local job = { out = out }
   function job.wait(_, timeout)
     local deadline = os.time() + (timeout or 20)
-    while not helpers.readfile(rcf) or helpers.readfile(rcf) == "" do
+    while (helpers.readfile(rcf) or "") == "" do
       if os.time() > deadline then return nil, "timeout" end
       os.execute("sleep 0.02")
     end
     return helpers.readfile(out), tonumber(helpers.readfile(rcf))
   end
   function job.kill(_, sig)
-    local pid = helpers.readfile(pidf)
-    if pid then os.execute("pkill -" .. (sig or "TERM") .. " -P " .. pid:match("%d+")
-                           .. " 2>/dev/null") end
+    local pid = (helpers.readfile(pidf) or ""):match("%d+")
+    if pid then os.execute("kill -" .. (sig or "TERM") .. " " .. pid .. " 2>/dev/null") end
   end
   return job
 end
