@@ -75,6 +75,7 @@ describe("examples", function()
       assert.is_true(h.waitfor(path, 20))
       server:kill("INT")
       local out, rc = server:wait(20)
+      if not out then server:kill("KILL") end  -- never leave it running
       assert.is_string(out)
       assert.matches("interrupted", out)
       assert.is_true(rc ~= 0)
