@@ -124,10 +124,14 @@ function helpers.luacmd(code_or_script, ...)
   local args = {}
   for i = 1, select("#", ...) do args[#args + 1] = helpers.q((select(i, ...))) end
   local env = "env LUA_CPATH=" .. helpers.q(helpers.CPATH) .. " "
-  if code_or_script:match("%.lua$") then
-    return env .. helpers.LUA .. " " .. helpers.q(code_or_script) .. " " .. table.concat(args, " ")
+  local script = code_or_script
+  if not script:match("%.lua$") then
+    -- 'lua -e code arg' would run arg as a script: code with arguments
+    -- goes to a file of its own
+    script = helpers.tmpdir() .. "/code.lua"
+    helpers.writefile(script, code_or_script)
   end
-  return env .. helpers.LUA .. " -e " .. helpers.q(code_or_script) .. " " .. table.concat(args, " ")
+  return env .. helpers.LUA .. " " .. helpers.q(script) .. " " .. table.concat(args, " ")
 end
 
 -- runs a command; returns its output, and how it ended ("exit" or

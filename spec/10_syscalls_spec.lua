@@ -1,0 +1,53 @@
+-- The cost of a call: with no timeout, a blocking send or recv is exactly
+-- one system call (no poll first), counted with strace on a real ping-pong
+-- between two processes.
+local h = require("helpers")
+
+local ROUNDS = 1000
+
+-- runs 'code' under strace (this process only, not its children) and
+-- returns the number of calls of each traced system call
+local function count_syscalls(code, ...)
+  local dir = h.tmpdir()
+  local script, out = dir .. "/traced.lua", dir .. "/strace.out"
+  h.writefile(script, code)
+  local cmd = string.format("timeout 60 strace -c -o %s -e trace=%s %s", h.q(out),
+    "sendto,recvfrom,sendmsg,recvmsg,read,write,poll,ppoll,select,pselect6,epoll_wait,fcntl",
+    h.luacmd(script, ...))
+  local output, how, rc = h.run(cmd)
+  assert.same({ "exit", 0 }, { how, rc }, output)
+  local counts = {}
+  for line in io.lines(out) do
+    local calls, name = line:match("^%s*[%d.]+%s+[%d.]+%s+%d+%s+(%d+)%s+%d*%s*(%w+)%s*$")
+    if calls then counts[name] = tonumber(calls) end
+  end
+  return counts
+end
+
+describe("system calls", function()
+  lazy_teardown(h.cleanup)
+
+  it("a blocking ping-pong costs one sendto and one recvfrom a message", function()
+    local peer = h.luacmd(string.format([[
+      local uxsock = require("uxsock")
+      local c = assert(uxsock.connect(arg[1]))
+      for _ = 1, %d do assert(c:recv(64) == "ping"); assert(c:send("pong") == 4) end
+    ]], ROUNDS), "PATH")
+    local counts = count_syscalls(string.format([[
+      local uxsock = require("uxsock")
+      local path = arg[1]
+      local l = assert(uxsock.listen(path))
+      local peer = io.popen(((%q):gsub("PATH", path)))
+      local c = assert(l:accept())
+      for _ = 1, %d do assert(c:send("ping") == 4); assert(c:recv(64) == "pong") end
+      peer:close()
+    ]], peer, ROUNDS), h.sockpath("sys"))
+    assert.equal(ROUNDS, counts.sendto)
+    assert.equal(ROUNDS, counts.recvfrom)
+    for _, waiting in ipairs({ "poll", "ppoll", "select", "pselect6", "epoll_wait" }) do
+      assert.is_nil(counts[waiting], waiting .. " was called")
+    end
+    -- io.popen makes one fcntl of its own; none may come per message
+    assert.is_true((counts.fcntl or 0) <= 1, "fcntl called " .. tostring(counts.fcntl) .. " times")
+  end)
+end)
