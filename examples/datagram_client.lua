@@ -1,6 +1,6 @@
 -- The echo client over datagrams: send one message, print the reply.
 --   lua5.4 examples/datagram_client.lua [path]  (default /tmp/docode-dgram.sock)
-package.cpath = "./build/?.so;" .. package.cpath
+package.cpath = arg[0]:gsub("[^/]*$", "") .. "../build/?.so;" .. package.cpath
 local uxsock = require("uxsock")
 
 local path = arg[1] or "/tmp/docode-dgram.sock"

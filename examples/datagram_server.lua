@@ -1,7 +1,7 @@
 -- The echo server over datagrams: wait for one message on a bound datagram
 -- socket, send it back to its sender, exit.
 --   lua5.4 examples/datagram_server.lua [path]  (default /tmp/docode-dgram.sock)
-package.cpath = "./build/?.so;" .. package.cpath
+package.cpath = arg[0]:gsub("[^/]*$", "") .. "../build/?.so;" .. package.cpath
 local uxsock = require("uxsock")
 
 local path = arg[1] or "/tmp/docode-dgram.sock"

@@ -1,6 +1,6 @@
 -- The tutorial's client.py in Lua: connect, send a greeting, print the reply.
 --   lua5.4 examples/echo_client.lua [path]      (default /tmp/docode.sock)
-package.cpath = "./build/?.so;" .. package.cpath
+package.cpath = arg[0]:gsub("[^/]*$", "") .. "../build/?.so;" .. package.cpath
 local uxsock = require("uxsock")
 
 local path = arg[1] or "/tmp/docode.sock"

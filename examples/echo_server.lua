@@ -1,8 +1,8 @@
 -- The tutorial's server.py in Lua: accept one connection on a Unix stream
 -- socket, echo what it sends until it hangs up, then exit.
 --   lua5.4 examples/echo_server.lua [path]      (default /tmp/docode.sock)
--- Run from the repository root after `make`: build/ is put on package.cpath.
-package.cpath = "./build/?.so;" .. package.cpath
+-- Run after `make`: the build/ beside examples/ is put on package.cpath.
+package.cpath = arg[0]:gsub("[^/]*$", "") .. "../build/?.so;" .. package.cpath
 local uxsock = require("uxsock")
 
 local path = arg[1] or "/tmp/docode.sock"

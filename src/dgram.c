@@ -55,7 +55,8 @@ static int m_sendto (lua_State *L) {
   return 1;
 }
 
-/* recvfrom([max]) -> data, sender's name ("" when it has none) */
+/* recvfrom([max]) -> data, sender's name ("" when it has none); for a
+** message longer than max: nil, msg, EMSGSIZE, its first max bytes, sender */
 static int m_recvfrom (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_K(UX_DATAGRAM));
   size_t max = ux_checkmax(L, 2);
@@ -64,9 +65,9 @@ static int m_recvfrom (lua_State *L) {
   int r;
   from.sun_family = AF_UNSPEC;
   r = ux_recvmsg(L, h, max, &from, &fromlen);
-  if (r != 1) return r;
+  if (r == 3) return r;  /* nothing was received */
   ux_pushaddr(L, &from, fromlen);
-  return 2;
+  return r + 1;
 }
 
 /* connect(path) -> true: send and recv then go to and from that peer */

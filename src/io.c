@@ -76,8 +76,10 @@ int ux_m_sendall (lua_State *L) {
   return 1;
 }
 
-/* receives one message of at most max bytes; pushes the data or the
-** failure. 'from' may be NULL. */
+/* receives one message of at most max bytes; pushes the data, or the
+** failure (3 values), or for a message longer than max: nil, msg,
+** EMSGSIZE and the first max bytes, so the caller keeps what the kernel
+** gave (4 values). 'from' may be NULL. */
 int ux_recvmsg (lua_State *L, ux_handle *h, size_t max,
                 struct sockaddr_un *from, socklen_t *fromlen) {
   ux_deadline d;
@@ -93,13 +95,19 @@ int ux_recvmsg (lua_State *L, ux_handle *h, size_t max,
   if (small) luaL_pushresultsize(&b, n);  /* keeps the stack balanced */
   if (err == 0 && n == 0 && h->kind == UX_SEQPACKET) err = UX_EOF;
   if (err == 0 && full > max) {
+    int data;
+    if (!small) lua_pushlstring(L, p, n);
+    data = lua_gettop(L);
     if (full == max + 1)
-      lua_pushfstring(L, "message longer than max (%d bytes)", (int)max);
+      lua_pushfstring(L, "message longer than max (%I bytes)",
+                      (lua_Integer)max);
     else
       lua_pushfstring(L, "message too long (%I bytes, max %I)",
                       (lua_Integer)full, (lua_Integer)max);
-    return ux_failmsg(L, 1, from ? "recvfrom" : "recv", EMSGSIZE,
-                      lua_tostring(L, -1));
+    ux_failmsg(L, 1, from ? "recvfrom" : "recv", EMSGSIZE,
+               lua_tostring(L, -1));
+    lua_pushvalue(L, data);
+    return 4;
   }
   if (err != 0) return ux_fail(L, 1, from ? "recvfrom" : "recv", err);
   if (!small) lua_pushlstring(L, p, n);
