@@ -80,7 +80,7 @@ static int m_connect (lua_State *L) {
   ux_deadline_init(&d, h->timeout);
   err = ux_connect(h->fd, &a, &d);
   if (err != 0) return ux_failname(L, 2, "connect", err);
-  if (lua_getiuservalue(L, 1, 1) == LUA_TNIL)  /* name an unbound socket */
+  if (ux_pushname(L, 1) == LUA_TNIL)  /* name an unbound socket */
     ux_setname(L, 1, 2);                         /* by its peer */
   lua_pushboolean(L, 1);
   return 1;

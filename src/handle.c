@@ -27,7 +27,7 @@ static const char handle_mark = 0;
 /* pushes a closed handle: the descriptor is made after, so a failure
 ** in between leaves nothing for __gc to leak */
 ux_handle *ux_newhandle (lua_State *L, int kind) {
-  ux_handle *h = (ux_handle *)lua_newuserdatauv(L, sizeof(ux_handle), 1);
+  ux_handle *h = (ux_handle *)ux_newudata(L, sizeof(ux_handle));
   memset(h, 0, sizeof(*h));
   h->fd = -1;
   h->kind = (unsigned char)kind;
@@ -79,7 +79,12 @@ ux_handle *ux_checkhandle (lua_State *L, int idx, int kinds) {
 void ux_setname (lua_State *L, int hidx, int nameidx) {
   hidx = lua_absindex(L, hidx);
   lua_pushvalue(L, nameidx);
-  lua_setiuservalue(L, hidx, 1);
+  ux_setuv(L, hidx);
+}
+
+/* pushes the name the handle was made with (or nil); returns its type */
+int ux_pushname (lua_State *L, int hidx) {
+  return ux_getuv(L, hidx);
 }
 
 int ux_sockettype (int kind) {
@@ -104,7 +109,7 @@ void ux_closehandle (lua_State *L, ux_handle *h, int hidx) {
   h->fd = -1;  /* closed from here on, whatever happens below */
   if (h->owns_file) {
     h->owns_file = 0;
-    if (lua_getiuservalue(L, hidx, 1) == LUA_TSTRING)
+    if (ux_pushname(L, hidx) == LUA_TSTRING)
       (void)ux_unlink_if_same(lua_tostring(L, -1), h->dev, h->ino);
     lua_pop(L, 1);
   }
@@ -156,7 +161,7 @@ static const char *tolabel (lua_State *L, int idx) {
 /* pushes the handle's name in display form (or nil) */
 static const char *pushlabel (lua_State *L, int hidx) {
   if (hidx == 0) { lua_pushnil(L); return NULL; }
-  lua_getiuservalue(L, hidx, 1);
+  ux_pushname(L, hidx);
   return tolabel(L, -1);
 }
 
@@ -374,7 +379,7 @@ int ux_failmsg (lua_State *L, int hidx, const char *op, int err,
                 const char *what) {
   if (hidx == 0) return failwith(L, 0, op, err, what);
   hidx = lua_absindex(L, hidx);
-  lua_getiuservalue(L, hidx, 1);
+  ux_pushname(L, hidx);
   return failwith(L, -1, op, err, what);
 }
 
@@ -421,7 +426,6 @@ static const luaL_Reg metamethods[] = {
   {"__gc", h_gc},
   {"__close", h_gc},
   {"__tostring", h_tostring},
-  {"__index", NULL},  /* the method table */
   {NULL, NULL}
 };
 

@@ -11,6 +11,7 @@
 
 #include "lua.h"
 #include "lauxlib.h"
+#include "compat.h"
 
 #include "sys.h"
 
@@ -45,6 +46,7 @@ ux_handle *ux_newhandle (lua_State *L, int kind);
 ux_handle *ux_tohandle (lua_State *L, int idx);
 ux_handle *ux_checkhandle (lua_State *L, int idx, int kinds);
 void ux_setname (lua_State *L, int hidx, int nameidx);
+int ux_pushname (lua_State *L, int hidx);
 void ux_closehandle (lua_State *L, ux_handle *h, int hidx);
 void ux_newkind (lua_State *L, int kind, const luaL_Reg *methods);
 

@@ -5,6 +5,7 @@
 ** never split or merged, and one longer than 'max' is reported.
 */
 #include <errno.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "handle.h"
@@ -95,17 +96,17 @@ int ux_recvmsg (lua_State *L, ux_handle *h, size_t max,
   if (small) luaL_pushresultsize(&b, n);  /* keeps the stack balanced */
   if (err == 0 && n == 0 && h->kind == UX_SEQPACKET) err = UX_EOF;
   if (err == 0 && full > max) {
+    char what[80];  /* lua_pushfstring has no format for size_t */
     int data;
     if (!small) lua_pushlstring(L, p, n);
     data = lua_gettop(L);
     if (full == max + 1)
-      lua_pushfstring(L, "message longer than max (%I bytes)",
-                      (lua_Integer)max);
+      snprintf(what, sizeof(what), "message longer than max (%zu bytes)",
+               max);
     else
-      lua_pushfstring(L, "message too long (%I bytes, max %I)",
-                      (lua_Integer)full, (lua_Integer)max);
-    ux_failmsg(L, 1, from ? "recvfrom" : "recv", EMSGSIZE,
-               lua_tostring(L, -1));
+      snprintf(what, sizeof(what), "message too long (%zu bytes, max %zu)",
+               full, max);
+    ux_failmsg(L, 1, from ? "recvfrom" : "recv", EMSGSIZE, what);
     lua_pushvalue(L, data);
     return 4;
   }

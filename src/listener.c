@@ -58,8 +58,9 @@ static int m_accept (lua_State *L) {
   ux_handle *c = ux_newhandle(L, h->child);
   ux_deadline d;
   int err;
-  lua_getiuservalue(L, 1, 1);  /* the listener's name, for messages */
-  lua_setiuservalue(L, -2, 1);
+  ux_pushname(L, 1);  /* the listener's name, for messages */
+  ux_setname(L, -2, -1);
+  lua_pop(L, 1);
   ux_deadline_init(&d, h->timeout);
   err = ux_accept(h->fd, &c->fd, &d);
   if (err != 0) return ux_fail(L, 1, "accept", err);

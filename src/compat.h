@@ -1,0 +1,182 @@
+/*
+** compat.h: the Lua 5.4 C API that uxsock uses, on Lua 5.1, 5.2, 5.3 and
+** LuaJIT. Every version difference lives here, so the rest of the code is
+** written for 5.4 alone. Included by handle.h after lua.h and lauxlib.h.
+**
+** What older versions lack and how it is made up:
+**   5.3-   lua_newuserdatauv and indexed user values: one user value per
+**          handle (ux_newudata, ux_getuv, ux_setuv); on 5.1/5.2 it must be
+**          a table, so the value is kept at [1] of a small table
+**   5.3-   luaL_pushfail, luaL_argexpected
+**   5.2-   lua_isinteger; luaL_checkinteger and luaL_optinteger that
+**          refuse 1.5 as 5.3 does (numbers are doubles there);
+**          lua_getfield and lua_rawgetp returning the type
+**   5.1    lua_absindex, lua_rawgetp/lua_rawsetp, luaL_setfuncs,
+**          luaL_setmetatable, luaL_buffinitsize/luaL_pushresultsize (only
+**          for sizes up to LUAL_BUFFERSIZE, which is how uxsock uses them)
+** Names are mapped with macros to static functions with a ux_ prefix, so
+** nothing clashes with what LuaJIT already declares. They are static
+** inline: a file that does not call one gets no warning for it.
+*/
+#ifndef UXSOCK_COMPAT_H
+#define UXSOCK_COMPAT_H
+
+#include <math.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+
+/* {======================================================
+** One user value per handle
+** ======================================================= */
+#if LUA_VERSION_NUM >= 504
+
+#define ux_newudata(L, size)  lua_newuserdatauv(L, size, 1)
+#define ux_getuv(L, idx)      lua_getiuservalue(L, idx, 1)
+#define ux_setuv(L, idx)      ((void)lua_setiuservalue(L, idx, 1))
+
+#elif LUA_VERSION_NUM == 503
+
+#define ux_newudata(L, size)  lua_newuserdata(L, size)
+#define ux_getuv(L, idx)      lua_getuservalue(L, idx)
+#define ux_setuv(L, idx)      lua_setuservalue(L, idx)
+
+#else  /* 5.1, 5.2: the user value (5.1: environment) must be a table */
+
+#if LUA_VERSION_NUM == 501
+#define ux_getenv_  lua_getfenv
+#define ux_setenv_  lua_setfenv
+#else
+#define ux_getenv_  lua_getuservalue
+#define ux_setenv_  lua_setuservalue
+#endif
+
+/* a new userdata's 5.1 environment is the running function's: give it
+** none that could hold a value at [1] */
+static inline void *ux_newudata (lua_State *L, size_t size) {
+  void *p = lua_newuserdata(L, size);
+  lua_createtable(L, 0, 0);
+  ux_setenv_(L, -2);
+  return p;
+}
+
+static inline int ux_getuv (lua_State *L, int idx) {
+  ux_getenv_(L, idx);
+  if (lua_istable(L, -1)) {
+    lua_rawgeti(L, -1, 1);
+    lua_remove(L, -2);
+  }
+  else {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  }
+  return lua_type(L, -1);
+}
+
+/* pops a value and makes it the user value of the userdata at idx */
+static inline void ux_setuv (lua_State *L, int idx) {
+  if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
+  lua_createtable(L, 1, 0);
+  lua_insert(L, -2);
+  lua_rawseti(L, -2, 1);
+  ux_setenv_(L, idx);
+}
+
+#endif
+/* }====================================================== */
+
+
+#if LUA_VERSION_NUM < 504
+
+#define luaL_pushfail(L)  lua_pushnil(L)
+
+static inline int ux_typeerror (lua_State *L, int arg, const char *tname) {
+  return luaL_argerror(L, arg, lua_pushfstring(L, "%s expected, got %s",
+                                               tname, luaL_typename(L, arg)));
+}
+#define luaL_argexpected(L, cond, arg, tname) \
+  ((void)((cond) || ux_typeerror(L, (arg), (tname))))
+
+#endif
+
+
+#if LUA_VERSION_NUM < 503
+
+static inline int ux_isinteger (lua_State *L, int idx) {
+  lua_Number n;
+  if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+  n = lua_tonumber(L, idx);
+  return n == floor(n) && n >= -9007199254740992.0 && n <= 9007199254740992.0;
+}
+#define lua_isinteger(L, idx)  ux_isinteger(L, idx)
+
+static inline lua_Integer ux_checkinteger (lua_State *L, int arg) {
+  if (!ux_isinteger(L, arg)) {
+    if (lua_type(L, arg) == LUA_TNUMBER || lua_isnumber(L, arg))
+      luaL_argerror(L, arg, "number has no integer representation");
+    else
+      ux_typeerror(L, arg, "number");
+  }
+  return (lua_Integer)lua_tonumber(L, arg);
+}
+#define luaL_checkinteger(L, arg)  ux_checkinteger(L, arg)
+#define luaL_optinteger(L, arg, def) \
+  (lua_isnoneornil(L, (arg)) ? (lua_Integer)(def) : ux_checkinteger(L, (arg)))
+
+/* lua_getfield and lua_rawgetp return the value's type from 5.3 on */
+#define lua_getfield(L, idx, k)  (lua_getfield(L, (idx), (k)), lua_type(L, -1))
+#if LUA_VERSION_NUM == 502
+#define lua_rawgetp(L, idx, p)  (lua_rawgetp(L, (idx), (p)), lua_type(L, -1))
+#endif
+
+#endif
+
+
+#if LUA_VERSION_NUM == 501
+
+static inline int ux_absindex (lua_State *L, int idx) {
+  return (idx > 0 || idx <= LUA_REGISTRYINDEX) ? idx : lua_gettop(L) + idx + 1;
+}
+#define lua_absindex(L, idx)  ux_absindex(L, idx)
+
+static inline int ux_rawgetp (lua_State *L, int idx, const void *p) {
+  idx = ux_absindex(L, idx);
+  lua_pushlightuserdata(L, (void *)p);
+  lua_rawget(L, idx);
+  return lua_type(L, -1);
+}
+#define lua_rawgetp(L, idx, p)  ux_rawgetp(L, idx, p)
+
+static inline void ux_rawsetp (lua_State *L, int idx, const void *p) {
+  idx = ux_absindex(L, idx);
+  lua_pushlightuserdata(L, (void *)p);
+  lua_insert(L, -2);
+  lua_rawset(L, idx);
+}
+#define lua_rawsetp(L, idx, p)  ux_rawsetp(L, idx, p)
+
+static inline void ux_setfuncs (lua_State *L, const luaL_Reg *l, int nup) {
+  for (; l->name != NULL; l++) {
+    int i;
+    for (i = 0; i < nup; i++) lua_pushvalue(L, -nup);
+    lua_pushcclosure(L, l->func, nup);
+    lua_setfield(L, -(nup + 2), l->name);
+  }
+  lua_pop(L, nup);
+}
+#define luaL_setfuncs(L, l, nup)  ux_setfuncs(L, l, nup)
+
+static inline void ux_setmetatable (lua_State *L, const char *tname) {
+  luaL_getmetatable(L, tname);
+  lua_setmetatable(L, -2);
+}
+#define luaL_setmetatable(L, tname)  ux_setmetatable(L, tname)
+
+/* only for sz <= LUAL_BUFFERSIZE: 5.1's buffer has that much room */
+#define luaL_buffinitsize(L, B, sz)  (luaL_buffinit(L, B), luaL_prepbuffer(B))
+#define luaL_pushresultsize(B, sz)   (luaL_addsize(B, sz), luaL_pushresult(B))
+
+#endif
+
+#endif
