@@ -1,14 +1,17 @@
 # uxsock: developer Makefile (LuaRocks builds from the rockspec alone).
-# make | make test | make demo | make install | make clean
+# make | make test | make test-all | make demo | make embed | make install
+# LUA=lua5.1|lua5.2|lua5.3|lua5.4|luajit picks the Lua to build for; 5.4
+# builds into build/, the others into build/$(LUA)/.
 
 LUA       ?= lua5.4
 LUA_PC    ?= $(LUA)
 LUA_INC   ?= $(shell pkg-config --cflags $(LUA_PC) 2>/dev/null)
+LUA_LIBS  ?= $(shell pkg-config --libs $(LUA_PC) 2>/dev/null)
 LUA_CMOD  ?= $(shell pkg-config --variable=INSTALL_CMOD $(LUA_PC) 2>/dev/null)
-LUA_LMOD  ?= $(shell pkg-config --variable=INSTALL_LMOD $(LUA_PC) 2>/dev/null)
 PREFIX    ?= /usr/local
 CMOD_DIR  ?= $(if $(LUA_CMOD),$(LUA_CMOD),$(PREFIX)/lib/lua/5.4)
-LMOD_DIR  ?= $(if $(LUA_LMOD),$(LUA_LMOD),$(PREFIX)/share/lua/5.4)
+LIB_DIR   ?= $(PREFIX)/lib
+INC_DIR   ?= $(PREFIX)/include
 
 CC        ?= cc
 WARN      = -std=c99 -Wall -Wextra -pedantic -Wmissing-prototypes \
@@ -18,16 +21,27 @@ CFLAGS    ?= -O2 -g
 ALL_CFLAGS = $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden $(LUA_INC)
 LDFLAGS   ?=
 
-BUILD     = build
+BUILD     ?= $(if $(filter lua5.4,$(LUA)),build,build/$(LUA))
 SRCS      = $(wildcard src/*.c)
 OBJS      = $(SRCS:src/%.c=$(BUILD)/%.o)
 MODULE    = $(BUILD)/uxsock.so
+STATIC    = $(BUILD)/libuxsock.a
+HOST      = $(BUILD)/embed-host
+VERSIONS  = lua5.1 lua5.2 lua5.3 lua5.4 luajit
 
-.PHONY: all test demo lint install clean deps
-all: $(MODULE)
+.PHONY: all test test-all demo embed lint docs install clean deps
+all: $(MODULE) $(STATIC)
 
 $(MODULE): $(OBJS)
 	$(CC) -shared $(LDFLAGS) -o $@ $(OBJS)
+
+# One relocatable object with every hidden symbol made local: the archive
+# exports the public API (uxsock.h) and nothing else.
+$(STATIC): $(OBJS)
+	$(LD) -r -o $(BUILD)/uxsock-all.o $(OBJS)
+	objcopy --localize-hidden $(BUILD)/uxsock-all.o
+	rm -f $@
+	$(AR) rcs $@ $(BUILD)/uxsock-all.o
 
 $(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -35,13 +49,25 @@ $(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
 $(BUILD):
 	mkdir -p $@
 
+# the example C host: links libuxsock.a and the Lua library
+embed: $(HOST)
+$(HOST): examples/embed/host.c src/uxsock.h $(STATIC)
+	$(CC) $(WARN) $(CFLAGS) -pthread -Isrc $(LUA_INC) -o $@ $< $(STATIC) \
+	  $(LUA_LIBS) -lm
+
 # installs the Debian packages a fresh machine lacks (as root), or says how
 deps:
 	@sh .ci/deps
 
+# the embed host is a Lua 5.4 program whatever LUA is (build/embed-host)
 test: deps
 	@$(MAKE) -s --no-print-directory all
-	@sh spec/run
+	@$(MAKE) -s --no-print-directory LUA=lua5.4 embed
+	@LUA=$(LUA) UXSOCK_BUILD=$(BUILD) sh spec/run
+
+# every Lua of VERSIONS that is installed; one summary line at the end
+test-all: deps
+	@sh spec/run-all $(VERSIONS)
 
 demo: deps
 	@$(MAKE) -s --no-print-directory all
@@ -50,9 +76,11 @@ demo: deps
 lint: deps
 	luacheck -q $(wildcard lua spec examples)
 
-install: $(MODULE)
-	install -d $(DESTDIR)$(CMOD_DIR)
+install: $(MODULE) $(STATIC)
+	install -d $(DESTDIR)$(CMOD_DIR) $(DESTDIR)$(LIB_DIR) $(DESTDIR)$(INC_DIR)
 	install -m 0755 $(MODULE) $(DESTDIR)$(CMOD_DIR)/uxsock.so
+	install -m 0644 $(STATIC) $(DESTDIR)$(LIB_DIR)/libuxsock.a
+	install -m 0644 src/uxsock.h $(DESTDIR)$(INC_DIR)/uxsock.h
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf build

@@ -6,7 +6,7 @@ local helpers = {}
 helpers.LUA = os.getenv("LUA") or "lua5.4"
 helpers.ROOT = lfs.currentdir()
 -- how a child Lua process finds the module built in build/
-helpers.CPATH = helpers.ROOT .. "/build/?.so;;"
+helpers.CPATH = helpers.ROOT .. "/" .. (os.getenv("UXSOCK_BUILD") or "build") .. "/?.so;;"
 
 local counter = 0
 

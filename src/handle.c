@@ -429,10 +429,13 @@ static const luaL_Reg metamethods[] = {
   {NULL, NULL}
 };
 
-/* makes the metatable of a kind: common methods, the kind's own, the
-** handle mark; leaves nothing on the stack */
+/* makes the metatable of a kind, once per Lua state: common methods,
+** the kind's own, the handle mark; leaves nothing on the stack */
 void ux_newkind (lua_State *L, int kind, const luaL_Reg *methods) {
-  luaL_newmetatable(L, metanames[kind]);
+  if (!luaL_newmetatable(L, metanames[kind])) {  /* made before */
+    lua_pop(L, 1);
+    return;
+  }
   luaL_setfuncs(L, metamethods, 0);
   lua_createtable(L, 0, 24);
   luaL_setfuncs(L, common_methods, 0);

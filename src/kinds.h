@@ -16,4 +16,10 @@ void ux_open_listener (lua_State *L);
 void ux_open_stream (lua_State *L);
 void ux_open_datagram (lua_State *L);
 
+/* the metatables of every kind, made once per Lua state (uxsock.c) */
+void ux_open_kinds (lua_State *L);
+
+/* pushes uxsock.with (with.c); 'type' is the index of uxsock.type */
+void ux_push_with (lua_State *L, int type);
+
 #endif

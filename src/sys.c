@@ -126,7 +126,6 @@ static int prepare_fd (int fd) {
       err = errno;
   }
 #endif
-  (void)set_cloexec;
   return err;
 }
 
@@ -488,6 +487,24 @@ int ux_socktype (int fd, int *type) {
   socklen_t len = sizeof(*type);
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, type, &len) < 0) return errno;
   return 0;
+}
+
+int ux_sockinfo (int fd, int *type, int *listening) {
+  struct sockaddr_un sa;
+  socklen_t len = sizeof(sa);
+  int err = ux_socktype(fd, type);
+  if (err != 0) return err;
+  memset(&sa, 0, sizeof(sa));
+  if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0) return errno;
+  if (sa.sun_family != AF_UNIX) return EAFNOSUPPORT;
+  len = sizeof(*listening);
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, listening, &len) < 0)
+    return errno;
+  return 0;
+}
+
+int ux_setcloexec (int fd) {
+  return set_cloexec(fd);
 }
 
 /* }====================================================== */

@@ -53,6 +53,7 @@ size_t ux_addr_name (const struct sockaddr_un *sa, socklen_t len, char *out);
 int ux_socket (int type, int *fd);
 int ux_socketpair (int type, int fds[2]);
 int ux_setnonblocking (int fd, int on);
+int ux_setcloexec (int fd);
 void ux_close (int fd);
 
 /* wait until fd is ready for events (POLLIN/POLLOUT) */
@@ -81,5 +82,9 @@ int ux_shutdown (int fd, int how);
 int ux_getname (int fd, int peer, struct sockaddr_un *sa, socklen_t *len);
 int ux_peercred (int fd, long *pid, long *uid, long *gid);
 int ux_socktype (int fd, int *type);
+/* what a descriptor from elsewhere is: 0 with *type (SOCK_STREAM, ...)
+** and *listening set for a Unix-domain socket; ENOTSOCK, EAFNOSUPPORT or
+** EBADF otherwise */
+int ux_sockinfo (int fd, int *type, int *listening);
 
 #endif

@@ -11,6 +11,9 @@
 **   stream.c    connect; stream and seqpacket methods; read and lines
 **   listener.c  listen and accept
 **   dgram.c     datagram, sendto, recvfrom
+**   with.c      uxsock.with, the scoped handle of every Lua version
+**   capi.c      the C API of uxsock.h: descriptors to and from a host
+**   compat.h    the Lua 5.4 C API on 5.1, 5.2, 5.3 and LuaJIT
 */
 #include <errno.h>
 
@@ -65,11 +68,15 @@ static const struct { const char *name; int value; } codes[] = {
   {NULL, 0}
 };
 
-UXSOCK_API int luaopen_uxsock (lua_State *L) {
-  int i;
+void ux_open_kinds (lua_State *L) {
   ux_open_listener(L);
   ux_open_stream(L);
   ux_open_datagram(L);
+}
+
+UXSOCK_API int luaopen_uxsock (lua_State *L) {
+  int i;
+  ux_open_kinds(L);
   lua_newtable(L);
   luaL_setfuncs(L, functions, 0);
   luaL_setfuncs(L, ux_listener_functions, 0);
@@ -81,5 +88,9 @@ UXSOCK_API int luaopen_uxsock (lua_State *L) {
   }
   lua_pushliteral(L, UXSOCK_VERSION);
   lua_setfield(L, -2, "_VERSION");
+  lua_getfield(L, -1, "type");
+  ux_push_with(L, -1);
+  lua_setfield(L, -3, "with");
+  lua_pop(L, 1);
   return 1;
 }

@@ -1,0 +1,68 @@
+/*
+** capi.c: the C API of uxsock.h, for programs that embed Lua: a host
+** gives a script one of its own descriptors as a handle
+** (uxsock_pushfd) and borrows or takes one back (uxsock_checkfd,
+** uxsock_detachfd). Ownership is documented in uxsock.h.
+*/
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "uxsock.h"
+#include "handle.h"
+#include "kinds.h"
+
+/* the kind an open Unix socket is, or an errno value */
+static int kindof (int fd, int *kind) {
+  int type, listening;
+  int err = ux_sockinfo(fd, &type, &listening);
+  if (err != 0) return err;
+  if (listening) *kind = UX_LISTENER;
+  else if (type == SOCK_STREAM) *kind = UX_STREAM;
+  else if (type == SOCK_SEQPACKET) *kind = UX_SEQPACKET;
+  else if (type == SOCK_DGRAM) *kind = UX_DATAGRAM;
+  else return EPROTOTYPE;
+  return 0;
+}
+
+UXSOCK_API int uxsock_pushfd (lua_State *L, int fd, const char *kind) {
+  int k, want, type, err;
+  ux_handle *h;
+  if (fd < 0) return EBADF;
+  if ((err = kindof(fd, &k)) != 0) return err;
+  if (kind != NULL) {
+    for (want = 0; want < UX_NKINDS; want++)
+      if (strcmp(kind, ux_kindnames[want]) == 0) break;
+    if (want == UX_NKINDS) return EINVAL;
+    if (want != k) return EPROTOTYPE;
+  }
+  if ((err = ux_socktype(fd, &type)) != 0) return err;
+  ux_open_kinds(L);  /* the host may not have required uxsock yet */
+  h = ux_newhandle(L, k);  /* the only step that can raise: fd not yet ours */
+  if ((err = ux_setnonblocking(fd, 0)) != 0 ||
+      (err = ux_setcloexec(fd)) != 0) {
+    lua_pop(L, 1);
+    return err;
+  }
+  if (k == UX_LISTENER)
+    h->child = (unsigned char)(type == SOCK_SEQPACKET ? UX_SEQPACKET
+                                                      : UX_STREAM);
+  h->fd = fd;
+  return 0;
+}
+
+UXSOCK_API int uxsock_checkfd (lua_State *L, int idx) {
+  return ux_checkhandle(L, idx, UX_ANY)->fd;
+}
+
+UXSOCK_API int uxsock_detachfd (lua_State *L, int idx) {
+  ux_handle *h = ux_checkhandle(L, idx, UX_ANY);
+  int fd = h->fd;
+  /* bytes a reader took from the kernel but Lua did not see yet */
+  lua_pushlstring(L, h->rb.len > 0 ? h->rb.p + h->rb.pos : "", h->rb.len);
+  if (h->timeout >= 0) (void)ux_setnonblocking(fd, 0);
+  h->fd = -1;
+  h->owns_file = 0;  /* the socket file stays: the host decides */
+  ux_rbuf_free(L, &h->rb);
+  return fd;
+}
