@@ -29,7 +29,7 @@ STATIC    = $(BUILD)/libuxsock.a
 HOST      = $(BUILD)/embed-host
 VERSIONS  = lua5.1 lua5.2 lua5.3 lua5.4 luajit
 
-.PHONY: all test test-all demo embed lint docs install clean deps
+.PHONY: all test test-all demo embed rock lint docs install clean deps
 all: $(MODULE) $(STATIC)
 
 $(MODULE): $(OBJS)
@@ -55,6 +55,28 @@ $(HOST): examples/embed/host.c src/uxsock.h $(STATIC)
 	$(CC) $(WARN) $(CFLAGS) -pthread -Isrc $(LUA_INC) -o $@ $< $(STATIC) \
 	  $(LUA_LIBS) -lm
 
+# the release: build/rock/uxsock-$(VERSION)-1.src.rock from the versioned
+# rockspec and an archive of the files it builds from. luarocks pack looks
+# for a file url from a temporary directory, so it packs a staged copy
+# that names the archive by its absolute path; the rock then gets the
+# rockspec as it is committed. Installing the .src.rock uses the archive
+# inside it and fetches nothing.
+VERSION   = 0.1.0
+ROCKDIR   = build/rock
+ROCK      = $(ROCKDIR)/uxsock-$(VERSION)-1.src.rock
+rock: $(ROCK)
+$(ROCK): uxsock-$(VERSION)-1.rockspec $(SRCS) $(wildcard src/*.h) LICENSE README.md
+	rm -rf $(ROCKDIR) && mkdir -p $(ROCKDIR)/stage
+	tar -cf - --transform 's,^,uxsock-$(VERSION)/,' src LICENSE README.md \
+	  uxsock-$(VERSION)-1.rockspec | gzip -n >$(ROCKDIR)/uxsock-$(VERSION).tar.gz
+	sed 's|url = "uxsock-$(VERSION).tar.gz"|url = "file://$(CURDIR)/$(ROCKDIR)/uxsock-$(VERSION).tar.gz"|' \
+	  uxsock-$(VERSION)-1.rockspec >$(ROCKDIR)/stage/uxsock-$(VERSION)-1.rockspec
+	cd $(ROCKDIR)/stage && luarocks pack uxsock-$(VERSION)-1.rockspec >/dev/null
+	cp uxsock-$(VERSION)-1.rockspec $(ROCKDIR)/stage/
+	cd $(ROCKDIR)/stage && zip -q uxsock-$(VERSION)-1.src.rock uxsock-$(VERSION)-1.rockspec
+	mv $(ROCKDIR)/stage/uxsock-$(VERSION)-1.src.rock $@
+	rm -rf $(ROCKDIR)/stage
+
 # installs the Debian packages a fresh machine lacks (as root), or says how
 deps:
 	@sh .ci/deps
@@ -66,7 +88,8 @@ test: deps
 	@LUA=$(LUA) UXSOCK_BUILD=$(BUILD) sh spec/run
 
 # every Lua of VERSIONS that is installed; one summary line at the end
-test-all: deps
+test-all:
+	@sh .ci/deps all
 	@sh spec/run-all $(VERSIONS)
 
 demo: deps
@@ -74,7 +97,13 @@ demo: deps
 	@sh examples/demo.sh
 
 lint: deps
-	luacheck -q $(wildcard lua spec examples)
+	luacheck -q $(wildcard lua spec examples doc)
+
+# the reference from the doc comments in src/: build/doc/index.html, and
+# the README's API reference (doc/readme.lua, between its markers)
+docs: deps
+	ldoc -q .
+	ldoc -q --filter doc.readme.markdown .
 
 install: $(MODULE) $(STATIC)
 	install -d $(DESTDIR)$(CMOD_DIR) $(DESTDIR)$(LIB_DIR) $(DESTDIR)$(INC_DIR)

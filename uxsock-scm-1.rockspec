@@ -15,7 +15,7 @@ send raises SIGPIPE, timeouts are deadlines, abstract names round-trip.
   labels = { "socket", "unix", "ipc" },
 }
 dependencies = {
-  "lua >= 5.4",
+  "lua >= 5.1",
 }
 build = {
   type = "builtin",

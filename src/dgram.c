@@ -1,3 +1,7 @@
+/***
+@module uxsock
+*/
+
 /*
 ** dgram.c: datagram sockets: uxsock.datagram, sendto, recvfrom, connect.
 ** Each call moves one whole message; see io.c for send and recv.
@@ -6,7 +10,16 @@
 #include "io.h"
 #include "kinds.h"
 
-/* uxsock.datagram([path [, opts]]) -> datagram socket */
+/***
+A datagram socket, bound to `path` when one is given. Options: `mode`
+and `unlink` as for `listen`, `timeout`, `autobind` (Linux: bind an
+unbound socket to a unique abstract name, so that servers can reply).
+@function datagram
+@tparam[opt] string path the name to bind
+@tparam[opt] table opts options
+@return a datagram socket
+@fail `nil, msg, code`
+*/
 static int l_datagram (lua_State *L) {
   static const char *const known[] =
     {"mode", "unlink", "timeout", "autobind", NULL};
@@ -39,7 +52,15 @@ static int l_datagram (lua_State *L) {
   return 1;
 }
 
-/* sendto(data, path) -> count */
+/***
+Sends one datagram to the socket named `path`.
+@function datagram:sendto
+@within datagram
+@tparam string data the message
+@tparam string path where to
+@return the number of bytes sent (the whole message)
+@fail `nil, msg, code`
+*/
 static int m_sendto (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_K(UX_DATAGRAM));
   size_t len, n;
@@ -55,8 +76,16 @@ static int m_sendto (lua_State *L) {
   return 1;
 }
 
-/* recvfrom([max]) -> data, sender's name ("" when it has none); for a
-** message longer than max: nil, msg, EMSGSIZE, its first max bytes, sender */
+/***
+Receives one datagram and the name of its sender (`""` for an unbound
+sender). A zero-length datagram is data (`""`). A datagram longer than
+`max` is never cut silently.
+@function datagram:recvfrom
+@within datagram
+@tparam[opt=65536] integer max the largest message to take
+@return data, sender
+@fail `nil, msg, code`; too long: `nil, msg, EMSGSIZE, head, sender`, `head` being its first `max` bytes
+*/
 static int m_recvfrom (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_K(UX_DATAGRAM));
   size_t max = ux_checkmax(L, 2);
@@ -70,7 +99,15 @@ static int m_recvfrom (lua_State *L) {
   return r + 1;
 }
 
-/* connect(path) -> true: send and recv then go to and from that peer */
+/***
+Sets the datagram socket's peer: `send` and `recv` then go to and come
+from `path` alone.
+@function datagram:connect
+@within datagram
+@tparam string path the peer's name
+@return `true`
+@fail `nil, msg, code`
+*/
 static int m_connect (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_K(UX_DATAGRAM));
   ux_addr a;
@@ -85,6 +122,34 @@ static int m_connect (lua_State *L) {
   lua_pushboolean(L, 1);
   return 1;
 }
+
+/***
+Sends one datagram to the peer set by `connect`.
+@function datagram:send
+@within datagram
+@tparam string data the message
+@tparam[opt=1] integer i first byte, as in `string.sub`
+@tparam[opt=-1] integer j last byte
+@return the number of bytes sent
+@fail `nil, msg, code`
+*/
+
+/***
+Receives one datagram, as `recvfrom` does, without the sender's name.
+@function datagram:recv
+@within datagram
+@tparam[opt=65536] integer max the largest message to take
+@return the message
+@fail `nil, msg, code`; too long: `nil, msg, EMSGSIZE, head`
+*/
+
+/***
+The name of the peer set by `connect`.
+@function datagram:getpeername
+@within datagram
+@return a string
+@fail `nil, msg, code`
+*/
 
 static const luaL_Reg datagram_methods[] = {
   {"sendto", m_sendto},

@@ -1,3 +1,7 @@
+/***
+@module uxsock
+*/
+
 /*
 ** handle.c: making, checking, naming and closing handles; the methods
 ** every kind shares; errors and addresses as Lua sees them.
@@ -117,7 +121,13 @@ void ux_closehandle (lua_State *L, ux_handle *h, int hidx) {
   ux_rbuf_free(L, &h->rb);
 }
 
-/* close() -> true, also for a handle closed before */
+/***
+Closes the handle; a listener or bound datagram socket also removes the
+socket file it made (see Socket names). Closing twice is harmless.
+@function handle:close
+@within handle
+@return `true`, also for a handle that was closed before
+*/
 static int h_close (lua_State *L) {
   ux_handle *h = ux_tohandle(L, 1);
   luaL_argexpected(L, h != NULL, 1, "uxsock handle");
@@ -126,13 +136,25 @@ static int h_close (lua_State *L) {
   return 1;
 }
 
-/* __gc and __close: a closed or foreign value is left alone */
+/***
+`__close` and `__gc` close the handle as `close` does: at the end of the
+scope of a `<close>` variable (Lua 5.4), or when the collector finds a
+handle nobody closed. They never raise.
+@function handle:__close
+@within handle
+*/
 static int h_gc (lua_State *L) {
   ux_handle *h = ux_tohandle(L, 1);
   if (h != NULL) ux_closehandle(L, h, 1);
   return 0;
 }
 
+/***
+Whether the handle is closed.
+@function handle:isclosed
+@within handle
+@return `true` or `false`
+*/
 static int h_isclosed (lua_State *L) {
   ux_handle *h = ux_tohandle(L, 1);
   luaL_argexpected(L, h != NULL, 1, "uxsock handle");
@@ -165,6 +187,14 @@ static const char *pushlabel (lua_State *L, int hidx) {
   return tolabel(L, -1);
 }
 
+/***
+The kind, the descriptor or "closed", and the name, for messages and
+debugging: `"uxsock.stream (fd 7, /tmp/x.sock)"`,
+`"uxsock.listener (closed, /tmp/x.sock)"`.
+@function handle:__tostring
+@within handle
+@return a string
+*/
 static int h_tostring (lua_State *L) {
   ux_handle *h = ux_tohandle(L, 1);
   const char *label;
@@ -214,6 +244,16 @@ double ux_opttimeout (lua_State *L, int idx, int arg, const char *what) {
   return totimeout(L, idx, arg, what);
 }
 
+/***
+Bounds every later blocking call of this handle as a whole (see
+Timeouts): `t` seconds, `0` for non-blocking calls (`EAGAIN` when they
+would wait), `nil` or `math.huge` to block forever (the default).
+@function handle:settimeout
+@within handle
+@tparam ?number t seconds, at least 0
+@return `true`
+@fail `nil, msg, code`
+*/
 static int h_settimeout (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_ANY);
   double t = totimeout(L, 2, 2, "timeout");
@@ -223,6 +263,12 @@ static int h_settimeout (lua_State *L) {
   return 1;
 }
 
+/***
+The handle's timeout.
+@function handle:gettimeout
+@within handle
+@return seconds, or `nil` for no limit
+*/
 static int h_gettimeout (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_ANY);
   if (h->timeout < 0) lua_pushnil(L);
@@ -402,10 +448,25 @@ int ux_getname_ (lua_State *L, int peer) {
 /* }====================================================== */
 
 
+/***
+The handle's own name: a path, `"@name"` for an abstract name, `""` for
+an unnamed socket. A name that came back can be passed back.
+@function handle:getsockname
+@within handle
+@return a string
+@fail `nil, msg, code`
+*/
 static int h_getsockname (lua_State *L) {
   return ux_getname_(L, 0);
 }
 
+/***
+The descriptor, for `poll` and event loops. The handle still owns it:
+do not close it.
+@function handle:getfd
+@within handle
+@return an integer
+*/
 static int h_getfd (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_ANY);
   lua_pushinteger(L, h->fd);

@@ -1,3 +1,7 @@
+/***
+@module uxsock
+*/
+
 /*
 ** io.c: send and receive, shared by streams, seqpacket and datagram
 ** sockets. Streams receive through the handle's read buffer (reader.c)
@@ -42,7 +46,17 @@ size_t ux_checkmax (lua_State *L, int arg) {
   return (size_t)max;
 }
 
-/* send(data [, i [, j]]) -> count */
+/***
+Sends `data`, or `data:sub(i, j)`, with one system call: it may send
+fewer bytes than asked. Never raises SIGPIPE: a closed peer is `EPIPE`.
+@function stream:send
+@within stream
+@tparam string data the bytes
+@tparam[opt=1] integer i first byte, as in `string.sub`
+@tparam[opt=-1] integer j last byte
+@return the number of bytes sent
+@fail `nil, msg, code`
+*/
 int ux_m_send (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED | UX_K(UX_DATAGRAM));
   size_t len, n;
@@ -56,7 +70,17 @@ int ux_m_send (lua_State *L) {
   return 1;
 }
 
-/* sendall(data [, i [, j]]) -> count; or nil, msg, code, count sent */
+/***
+Sends all of `data` (or `data:sub(i, j)`), within one timeout for the
+whole call.
+@function stream:sendall
+@within stream
+@tparam string data the bytes
+@tparam[opt=1] integer i first byte
+@tparam[opt=-1] integer j last byte
+@return the number of bytes sent
+@fail `nil, msg, code, sent` (how many bytes went before the failure)
+*/
 int ux_m_sendall (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED);
   size_t len, sent = 0;
@@ -76,6 +100,18 @@ int ux_m_sendall (lua_State *L) {
   lua_pushinteger(L, (lua_Integer)sent);
   return 1;
 }
+
+/***
+Receives one whole message of at most `max` bytes. A zero-length
+message cannot be told from end of stream (the kernel reports both as
+0 bytes), so it is taken as end of stream.
+@function seqpacket:recv
+@within seqpacket
+@tparam[opt=65536] integer max the largest message to take
+@return the message
+@eof `nil, msg, EOF`
+@fail `nil, msg, code`; too long: `nil, msg, EMSGSIZE, head`, `head` being its first `max` bytes (the kernel drops the rest)
+*/
 
 /* receives one message of at most max bytes; pushes the data, or the
 ** failure (3 values), or for a message longer than max: nil, msg,
@@ -115,7 +151,16 @@ int ux_recvmsg (lua_State *L, ux_handle *h, size_t max,
   return 1;
 }
 
-/* recv([max]) -> data; streams give what is there, up to max bytes */
+/***
+Receives the bytes that are there, 1 to `max`, waiting for some if there
+are none. Bytes a `read` buffered come first, with no system call.
+@function stream:recv
+@within stream
+@tparam[opt=65536] integer max the most bytes to return
+@return the data
+@eof `nil, msg, EOF`
+@fail `nil, msg, code`
+*/
 int ux_m_recv (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED | UX_K(UX_DATAGRAM));
   size_t max = ux_checkmax(L, 2);
@@ -143,6 +188,15 @@ int ux_m_recv (lua_State *L) {
   }
 }
 
+/***
+Shuts down one or both directions: after `"write"` the peer reads end of
+stream, and this side can still receive.
+@function stream:shutdown
+@within stream
+@tparam[opt="both"] string how `"read"`, `"write"` or `"both"`
+@return `true`
+@fail `nil, msg, code`
+*/
 int ux_m_shutdown (lua_State *L) {
   static const char *const names[] = {"read", "write", "both", NULL};
   static const int hows[] = {SHUT_RD, SHUT_WR, SHUT_RDWR};
@@ -153,6 +207,13 @@ int ux_m_shutdown (lua_State *L) {
   return 1;
 }
 
+/***
+The peer's name (`""` if it has none).
+@function stream:getpeername
+@within stream
+@return a string
+@fail `nil, msg, code`
+*/
 int ux_m_getpeername (lua_State *L) {
   return ux_getname_(L, 1);
 }

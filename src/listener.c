@@ -1,3 +1,7 @@
+/***
+@module uxsock
+*/
+
 /*
 ** listener.c: uxsock.listen and accept.
 */
@@ -11,7 +15,20 @@
 #define UX_BACKLOG  SOMAXCONN
 #endif
 
-/* uxsock.listen(path [, opts]) -> listener */
+/***
+A listener on a path or abstract name: the socket is made, bound and
+listening. A stale socket file at the path is replaced; a live server's
+gives `EADDRINUSE`; anything that is not a socket is never removed.
+Options: `backlog` (integer, default `SOMAXCONN`), `mode` (permission
+bits of the socket file, e.g. `tonumber("660", 8)`), `type` (`"stream"`,
+the default, or `"seqpacket"`), `timeout` (for `accept`), `unlink`
+(`false` keeps the socket file on close).
+@function listen
+@tparam string path the socket name
+@tparam[opt] table opts options
+@return a listener
+@fail `nil, msg, code`
+*/
 static int l_listen (lua_State *L) {
   static const char *const known[] =
     {"backlog", "mode", "type", "timeout", "unlink", NULL};
@@ -52,7 +69,14 @@ static int l_listen (lua_State *L) {
   return 1;
 }
 
-/* accept() -> a connected socket of the listener's type */
+/***
+Waits for a client and returns its connection, a stream (or seqpacket)
+socket like the listener's type, close-on-exec.
+@function listener:accept
+@within listener
+@return a connected socket
+@fail `nil, msg, code` (`ETIMEDOUT` after the listener's timeout)
+*/
 static int m_accept (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_K(UX_LISTENER));
   ux_handle *c = ux_newhandle(L, h->child);

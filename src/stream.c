@@ -1,3 +1,7 @@
+/***
+@module uxsock
+*/
+
 /*
 ** stream.c: connected sockets, stream and seqpacket: uxsock.connect and
 ** the methods only they have. Streams also read exact counts, lines and
@@ -96,7 +100,19 @@ static int read_format (lua_State *L, ux_handle *h, int fmt) {
   }
 }
 
-/* read([fmt]) -> data */
+/***
+Reads through the handle's buffer: `n` (a count) reads exactly `n`
+bytes; `"l"` (the default) the next line without its newline, and a
+last line with no newline too; `"L"` the next line with its newline;
+`"a"` everything to end of stream (maybe `""`). A read cut short by end
+of stream or a timeout keeps the bytes that came for the next read.
+@function stream:read
+@within stream
+@tparam[opt="l"] integer|string fmt a count, `"l"`, `"L"` or `"a"`
+@return the data
+@eof `nil, msg, EOF` (not for `"a"`)
+@fail `nil, msg, code`
+*/
 static int s_read (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_K(UX_STREAM));
   return read_format(L, h, 2);
@@ -115,7 +131,15 @@ static int s_lines_next (lua_State *L) {
   return luaL_error(L, "%s", lua_tostring(L, -2));
 }
 
-/* lines([fmt]) -> iterator for a generic for */
+/***
+An iterator for a generic `for`, as `file:lines()`: each step is
+`read(fmt)`; the loop ends at end of stream, and a failure raises its
+message.
+@function stream:lines
+@within stream
+@tparam[opt="l"] integer|string fmt as for `read`
+@return an iterator
+*/
 static int s_lines (lua_State *L) {
   ux_checkhandle(L, 1, UX_K(UX_STREAM));
   if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TNUMBER) {
@@ -135,7 +159,14 @@ static int s_lines (lua_State *L) {
 /* }====================================================== */
 
 
-/* peercred() -> pid, uid, gid of the peer when it connected */
+/***
+Who is on the other end, as the kernel saw it at connect time (Linux
+`SO_PEERCRED`; the BSDs give pid `-1`).
+@function stream:peercred
+@within stream
+@return pid, uid, gid
+@fail `nil, msg, code` (`ENOTSUP` where the system cannot tell)
+*/
 static int s_peercred (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED);
   long pid, uid, gid;
@@ -147,7 +178,16 @@ static int s_peercred (lua_State *L) {
   return 3;
 }
 
-/* uxsock.connect(path [, opts]) -> stream or seqpacket socket */
+/***
+A socket connected to the server at a path or abstract name. Options:
+`type` (`"stream"`, the default, or `"seqpacket"`), `timeout` (bounds
+the connect and becomes the socket's timeout).
+@function connect
+@tparam string path the socket name
+@tparam[opt] table opts options
+@return a stream (or seqpacket) socket
+@fail `nil, msg, code` (`ENOENT`, `ECONNREFUSED`, `ETIMEDOUT`, ...)
+*/
 static int l_connect (lua_State *L) {
   static const char *const known[] = {"type", "timeout", NULL};
   ux_addr a;

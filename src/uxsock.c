@@ -15,13 +15,28 @@
 **   capi.c      the C API of uxsock.h: descriptors to and from a host
 **   compat.h    the Lua 5.4 C API on 5.1, 5.2, 5.3 and LuaJIT
 */
+/***
+Unix-domain sockets for Lua: stream, datagram and seqpacket, with
+handles that close themselves. Operating-system failures return
+`nil, msg, code`, where `code` is compared with `uxsock.EOF`,
+`uxsock.ETIMEDOUT` and the other codes (see Errors); argument mistakes
+raise.
+@module uxsock
+*/
 #include <errno.h>
 
 #include "uxsock.h"
 #include "handle.h"
 #include "kinds.h"
 
-/* uxsock.socketpair([type]) -> two connected sockets */
+/***
+Two sockets connected to each other, as the socketpair system call makes
+them: the way to talk to a child process or a thread.
+@function socketpair
+@tparam[opt="stream"] string type `"stream"`, `"datagram"` or `"seqpacket"`
+@return two connected handles of that type
+@fail `nil, msg, code`
+*/
 static int l_socketpair (lua_State *L) {
   static const char *const names[] = {"stream", "datagram", "seqpacket", NULL};
   static const int kinds[] = {UX_STREAM, UX_DATAGRAM, UX_SEQPACKET};
@@ -36,7 +51,14 @@ static int l_socketpair (lua_State *L) {
   return 2;
 }
 
-/* uxsock.type(x) -> "stream", "closed stream", ... or nil */
+/***
+What x is, in the spirit of `io.type`: `"listener"`, `"stream"`,
+`"seqpacket"`, `"datagram"`, `"closed stream"` and so on, or `nil` for a
+value that is not a uxsock handle. Never raises for a value.
+@function type
+@param x any value
+@return a string or nil
+*/
 static int l_type (lua_State *L) {
   ux_handle *h;
   luaL_checkany(L, 1);
@@ -94,3 +116,43 @@ UXSOCK_API int luaopen_uxsock (lua_State *L) {
   lua_pop(L, 1);
   return 1;
 }
+
+
+/***
+The module's version, `"uxsock 0.1.0"`.
+@field _VERSION
+*/
+
+/***
+Every handle.
+@type handle
+*/
+
+/***
+Listener.
+@type listener
+*/
+
+/***
+Stream socket.
+`recv` and `read` share one buffer: bytes `read` received ahead are
+returned first by the next `recv`, with no system call.
+@type stream
+*/
+
+/***
+Seqpacket socket.
+Connected like a stream, but every `send` is one message and every
+`recv` returns one whole message. It has the stream's `send`,
+`sendall`, `shutdown`, `getpeername` and `peercred`, and no `read` or
+`lines`, which would split messages.
+@type seqpacket
+*/
+
+/***
+Datagram socket.
+Message boundaries are kept, and a zero-length datagram is data (`""`),
+never end of stream. It has `close`, `settimeout` and the other methods
+of every handle.
+@type datagram
+*/

@@ -1,3 +1,7 @@
+/***
+@module uxsock
+*/
+
 /*
 ** with.c: uxsock.with(handle, fn, ...), the scoped handle of every Lua
 ** version: fn(handle, ...) runs, then the handle is closed, whether fn
@@ -40,6 +44,19 @@ static const char with_source[] =
   "  return finish(h, pcall(fn, h, ...))\n"
   "end\n";
 
+/***
+Calls `fn(handle, ...)`, then closes the handle, whether `fn` returned
+or raised: the scoped handle of every Lua version (on 5.4, what a
+`<close>` variable does). `handle` is a uxsock handle, a Lua file, or
+anything with a `close` method. `fn` may yield (not on Lua 5.1, whose
+`pcall` cannot).
+@function with
+@param handle what to close
+@tparam function fn what to run
+@param ... more arguments for `fn`
+@return what `fn` returns
+@fail `fn`'s error, raised again after the close
+*/
 void ux_push_with (lua_State *L, int type) {
   type = lua_absindex(L, type);
   if (luaL_loadbuffer(L, with_source, sizeof(with_source) - 1,
