@@ -22,8 +22,8 @@ end
 -- calls f and returns its results and how many seconds it took
 local function timed(f, ...)
   local t0 = gettime()
-  local r = table.pack(f(...))
-  return gettime() - t0, table.unpack(r, 1, r.n)
+  local r = h.pack(f(...))
+  return gettime() - t0, h.unpack(r, 1, r.n)
 end
 
 describe("stream sockets", function()
@@ -33,9 +33,9 @@ describe("stream sockets", function()
   describe("connecting", function()
     it("listen, connect and accept on a path and on an abstract name", function()
       for _, path in ipairs({ h.sockpath("c"), h.abstract("c") }) do
-        local l <close> = assert(uxsock.listen(path))
-        local c <close> = assert(uxsock.connect(path))
-        local s <close> = assert(l:accept())
+        local l = track(assert(uxsock.listen(path)))
+        local c = track(assert(uxsock.connect(path)))
+        local s = track(assert(l:accept()))
         assert.equal("stream", uxsock.type(c))
         assert.equal("stream", uxsock.type(s))
         assert.equal(5, c:send("hello"))
@@ -96,7 +96,7 @@ describe("stream sockets", function()
         { { "abcdef", -100, 1 }, "a" },
       }
       for _, case in ipairs(cases) do
-        local n = a:send(table.unpack(case[1]))
+        local n = a:send(h.unpack(case[1]))
         assert.equal(#case[2], n)
         assert.equal(case[2], b:recv())
       end
@@ -108,7 +108,7 @@ describe("stream sockets", function()
 
     it("sendall moves 8 MiB to a reader in another process", function()
       local path = h.sockpath("bulk")
-      local l <close> = assert(uxsock.listen(path))
+      local l = track(assert(uxsock.listen(path)))
       local size = 8 * 1024 * 1024
       -- the child counts the bytes and checks them, then answers with both
       local child = h.spawn(h.luacmd(string.format([[
@@ -119,17 +119,19 @@ describe("stream sockets", function()
           local data, err, code = c:recv()
           if not data then assert(code == uxsock.EOF, err) break end
           for i = 1, #data, 4096 do
-            if data:byte(i) ~= ((n + i - 1) // 4096) %% 251 then bad = bad + 1 end
+            if data:byte(i) ~= math.floor((n + i - 1) / 4096) %% 251 then bad = bad + 1 end
           end
           n = n + #data
         end
         assert(c:sendall(n .. " " .. bad))
         c:close()
       ]], path)))
-      local s <close> = assert(l:accept())
+      local s = track(assert(l:accept()))
       s:settimeout(20)
       local parts = {}
-      for k = 0, size // 4096 - 1 do parts[#parts + 1] = string.char(k % 251):rep(4096) end
+      for k = 0, math.floor(size / 4096) - 1 do
+        parts[#parts + 1] = string.char(k % 251):rep(4096)
+      end
       local data = table.concat(parts)
       assert.equal(size, s:sendall(data))
       assert(s:shutdown("write"))
@@ -294,7 +296,7 @@ describe("stream sockets", function()
 
     it("reads long lines that span many receives", function()
       local path = h.sockpath("long")
-      local l <close> = assert(uxsock.listen(path, { timeout = 20 }))
+      local l = track(assert(uxsock.listen(path, { timeout = 20 })))
       -- 300 kB lines: more than a socket buffer holds, so a writer process
       local child = h.spawn(h.luacmd(string.format([[
         local uxsock = require("uxsock")
@@ -374,7 +376,7 @@ describe("stream sockets", function()
   describe("timeouts", function()
     it("accept times out, and gives EAGAIN with settimeout(0)", function()
       local path = h.sockpath("acc")
-      local l <close> = assert(uxsock.listen(path, { timeout = 0.2 }))
+      local l = track(assert(uxsock.listen(path, { timeout = 0.2 })))
       local elapsed, s, err, code = timed(l.accept, l)
       assert.is_nil(s)
       assert.equal(uxsock.ETIMEDOUT, code)
@@ -382,14 +384,14 @@ describe("stream sockets", function()
       assert.is_true(elapsed >= 0.15 and elapsed < 5, elapsed)
       l:settimeout(0)
       assert.equal(uxsock.EAGAIN, select(3, l:accept()))
-      local _c <close> = assert(uxsock.connect(path))
-      local s2 <close> = assert(l:accept())
+      track(assert(uxsock.connect(path)))
+      local s2 = track(assert(l:accept()))
       assert.is_nil(s2:gettimeout())  -- accepted sockets block by default
     end)
 
     it("connect times out while the listener's backlog is full, leaking nothing", function()
       local path = h.sockpath("full")
-      local _l <close> = assert(uxsock.listen(path, { backlog = 0 }))
+      track(assert(uxsock.listen(path, { backlog = 0 })))
       local before = h.fdcount()
       local clients, timed_out = {}, nil
       for _ = 1, 50 do
@@ -420,17 +422,17 @@ describe("stream sockets", function()
 
     it("gives the pid of a client in another process", function()
       local path = h.sockpath("cred")
-      local l <close> = assert(uxsock.listen(path, { timeout = 20 }))
+      local l = track(assert(uxsock.listen(path, { timeout = 20 })))
       local child = h.spawn(h.luacmd(string.format([[
         local uxsock = require("uxsock")
         local f = io.open("/proc/self/stat")
-        local pid = f:read("l"):match("^%%d+")
+        local pid = f:read("*l"):match("^%%d+")
         f:close()
         local c = assert(uxsock.connect(%q))
         assert(c:sendall(pid))
         c:close()
       ]], path)))
-      local s <close> = assert(l:accept())
+      local s = track(assert(l:accept()))
       local pid = tonumber(s:read("a"))
       local out, rc = child:wait(20)
       assert.equal(0, rc, out)
@@ -463,17 +465,18 @@ describe("stream sockets", function()
 
   it("serves a client in another process through the echo protocol", function()
     local path = h.sockpath("echo")
-    local l <close> = assert(uxsock.listen(path, { timeout = 20 }))
+    local l = track(assert(uxsock.listen(path, { timeout = 20 })))
     local child = h.spawn(h.luacmd(string.format([[
       local uxsock = require("uxsock")
-      local c <close> = assert(uxsock.connect(%q, { timeout = 20 }))
+      local c = assert(uxsock.connect(%q, { timeout = 20 }))
       for i = 1, 100 do
         assert(c:sendall("message " .. i .. "\n"))
         assert(c:read("l") == "MESSAGE " .. i)
       end
       print("client done")
+      c:close()
     ]], path)))
-    local s <close> = assert(l:accept())
+    local s = track(assert(l:accept()))
     s:settimeout(20)
     local n = 0
     for line in s:lines() do

@@ -162,12 +162,13 @@ describe("datagram sockets", function()
     local ready = spath .. ".ready"
     local child = h.spawn(h.luacmd(string.format([[
       local uxsock = require("uxsock")
-      local s <close> = assert(uxsock.datagram(%q, { timeout = 20 }))
+      local s = assert(uxsock.datagram(%q, { timeout = 20 }))
       io.open(%q, "w"):close()
       for _ = 1, 3 do
         local data, sender = assert(s:recvfrom())
         assert(s:sendto(data:upper(), sender))
       end
+      s:close()
     ]], spath, ready)))
     assert.is_true(h.waitfor(ready, 20))
     for i = 1, 3 do

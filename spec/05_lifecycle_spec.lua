@@ -34,7 +34,7 @@ end
 -- the descriptors a child shell started with io.popen holds: { [N] = target }
 local function child_fds()
   local p = io.popen('for f in /proc/$$/fd/*; do echo "${f##*/} $(readlink "$f")"; done')
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   local fds = {}
   for n, target in out:gmatch("(%d+) ([^\n]*)") do fds[tonumber(n)] = target end
@@ -44,7 +44,7 @@ end
 -- asks a child shell whether it has descriptor fd, as the brief's check does
 local function child_has(fd)
   local p = io.popen("test -e /proc/$$/fd/" .. fd .. " && echo inherited || echo clean")
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   return out:match("%a+")
 end
@@ -61,154 +61,15 @@ local function pair(l, path)
   return c, s
 end
 
-describe("<close>", function()
-  lazy_teardown(function() helpers.cleanup() end)
-
-  it("closes on normal scope exit", function()
-    local before = helpers.fdcount()
-    local refs = {}
-    do
-      local a, b = uxsock.socketpair()
-      local ca <close> = a
-      local cb <close> = b
-      refs[1], refs[2] = ca, cb
-      assert.are.equal(before + 2, helpers.fdcount())
-      assert.is_false(ca:isclosed())
-      local d <close> = uxsock.datagram()
-      refs[3] = d
-      assert.are.equal(before + 3, helpers.fdcount())
-    end
-    for i = 1, 3 do assert.is_true(refs[i]:isclosed(), "handle " .. i) end
-    assert.are.equal(before, helpers.fdcount())
+if _VERSION == "Lua 5.4" then
+  -- the file is Lua 5.4 syntax; it runs here, with this file's busted
+  -- environment
+  assert(loadfile("spec/lua54/close.lua", "t", _ENV))()
+else
+  describe("<close>", function()
+    pending("needs Lua 5.4: <close> variables (spec/lua54/close.lua)")
   end)
-
-  it("closes a listener and its connections, removing the socket file", function()
-    local path = helpers.sockpath("scope")
-    local before = helpers.fdcount()
-    local refs
-    do
-      local l <close> = assert(uxsock.listen(path))
-      local c <close> = assert(uxsock.connect(path))
-      local s <close> = assert(l:accept())
-      refs = { l, c, s }
-      assert.are.equal("socket", helpers.filetype(path))
-      assert.are.equal(before + 3, helpers.fdcount())
-    end
-    for i = 1, 3 do assert.is_true(refs[i]:isclosed(), "handle " .. i) end
-    assert.is_nil(helpers.filetype(path))
-    assert.are.equal(before, helpers.fdcount())
-  end)
-
-  it("closes on break out of a loop", function()
-    local before = helpers.fdcount()
-    local refs = {}
-    for i = 1, 5 do
-      local s <close> = uxsock.datagram()
-      refs[i] = s
-      assert.are.equal(before + 1, helpers.fdcount())  -- the last one is closed
-      if i == 3 then break end
-    end
-    assert.are.equal(3, #refs)
-    for i = 1, 3 do assert.is_true(refs[i]:isclosed(), "handle " .. i) end
-    assert.are.equal(before, helpers.fdcount())
-    -- out of a while loop, and with goto
-    local ref
-    local ref2
-    local n = 0
-    while n < 5 do
-      n = n + 1
-      local a, b = uxsock.socketpair()
-      local ca <close> = a
-      local cb <close> = b
-      ref, ref2 = ca, cb
-      if n == 1 then break end
-    end
-    assert.are.equal(1, n)
-    assert.is_true(ref:isclosed())
-    assert.is_true(ref2:isclosed())
-    assert.are.equal(before, helpers.fdcount())
-    do
-      local s <close> = uxsock.datagram()
-      ref = s
-      goto done
-    end
-    ::done::
-    assert.is_true(ref:isclosed())
-    assert.are.equal(before, helpers.fdcount())
-  end)
-
-  it("closes on return from a function", function()
-    local before = helpers.fdcount()
-    local ref
-    local function f()
-      local a, b = uxsock.socketpair()
-      local ca <close> = a
-      local cb <close> = b
-      ref = ca
-      assert.are.equal(before + 2, helpers.fdcount())
-      return ca:getfd(), cb:getfd()
-    end
-    local fa, fb = f()
-    assert.are.equal("integer", math.type(fa))
-    assert.are.equal("integer", math.type(fb))
-    assert.is_true(ref:isclosed())
-    assert.are.equal(before, helpers.fdcount())
-    -- a handle returned from its scope is closed too (the caller gets it closed)
-    local function g()
-      local s <close> = uxsock.datagram()
-      return s
-    end
-    local s = g()
-    assert.is_true(s:isclosed())
-    assert.are.equal(before, helpers.fdcount())
-  end)
-
-  it("closes when an error unwinds through the scope", function()
-    local before = helpers.fdcount()
-    local path = helpers.sockpath("err")
-    local refs = {}
-    local ok, err = pcall(function()
-      local l <close> = assert(uxsock.listen(path))
-      local c <close> = assert(uxsock.connect(path))
-      local s <close> = assert(l:accept())
-      refs = { l, c, s }
-      assert.are.equal(before + 3, helpers.fdcount())
-      error("boom", 0)
-    end)
-    assert.is_false(ok)
-    assert.are.equal("boom", err)  -- the error itself is not replaced
-    for i = 1, 3 do assert.is_true(refs[i]:isclosed(), "handle " .. i) end
-    assert.is_nil(helpers.filetype(path))
-    assert.are.equal(before, helpers.fdcount())
-    -- an error raised by uxsock itself (an argument mistake) unwinds too
-    local ref, ref2
-    ok, err = pcall(function()
-      local a, b = uxsock.socketpair()
-      local ca <close> = a
-      local cb <close> = b
-      ref, ref2 = ca, cb
-      ca:recv(0)
-    end)
-    assert.is_false(ok)
-    assert.matches("max must be positive", err, 1, true)
-    assert.is_true(ref:isclosed())
-    assert.is_true(ref2:isclosed())
-    assert.are.equal(before, helpers.fdcount())
-  end)
-
-  it("does not mind a handle closed before its scope ends", function()
-    local before = helpers.fdcount()
-    local ref
-    local ok, err = pcall(function()
-      local s <close> = uxsock.datagram()
-      ref = s
-      assert.is_true(s:close())
-    end)
-    assert.is_true(ok, tostring(err))
-    assert.is_true(ref:isclosed())
-    assert.are.equal(before, helpers.fdcount())
-  end)
-end)
+end
 
 describe("__gc", function()
   lazy_teardown(function() helpers.cleanup() end)
@@ -273,14 +134,19 @@ describe("__gc", function()
 
   it("of closed and open handles gives no warning or crash (child process)", function()
     local path = helpers.sockpath("gcchild")
+    -- Lua 5.4 turns an error in __gc into a warning, shown once warnings
+    -- are on, and closes b with <close>. Before 5.4 an error in __gc is
+    -- raised (the child fails), and b is closed by uxsock.with, the
+    -- stand-in for <close>.
+    local lua54 = _VERSION == "Lua 5.4"
     local out, how, code = runchild(string.format([[
-      warn("@on")
+      %s
       local uxsock = require("uxsock")
       local path = %q
       for _ = 1, 200 do
         local a, b = uxsock.socketpair()
         a:close()                           -- closed, then collected
-        do local cb <close> = b end         -- closed by <close>, then collected
+        %s  -- closed by its scope, then collected
         local d = uxsock.datagram()
         d:close()
         local l = assert(uxsock.listen(path))
@@ -291,7 +157,8 @@ describe("__gc", function()
       collectgarbage("collect")
       collectgarbage("collect")
       io.write("done")
-    ]], path))
+    ]], lua54 and 'warn("@on")' or "", path,
+        lua54 and "do local cb <close> = b end" or "uxsock.with(b, function() end)"))
     assert.are.equal("exit", how)
     assert.are.equal(0, code)
     assert.are.equal("done", out)
@@ -565,9 +432,9 @@ describe("EPIPE instead of SIGPIPE", function()
      function()
     local out, how, code = runchild([[
       local f = assert(io.open("/proc/self/status"))
-      local ign = tonumber(f:read("a"):match("SigIgn:%s*(%x+)"), 16)
+      local ign = tonumber(f:read("*a"):match("SigIgn:%s*(%x+)"), 16)
       f:close()
-      print("ignored", (ign >> 12) & 1)
+      print("ignored", math.floor(ign / 4096) % 2)  -- bit 12: SIGPIPE (13)
       local uxsock = require("uxsock")
       for _, kind in ipairs({ "stream", "seqpacket" }) do
         local a, b = uxsock.socketpair(kind)

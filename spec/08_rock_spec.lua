@@ -2,6 +2,9 @@
 -- with no network, and require("uxsock") works from that tree alone.
 local h = require("helpers")
 
+-- the Lua version under test, as LuaRocks names it: LuaJIT is "5.1"
+local LUAVER = assert(_VERSION:match("^Lua (%d+%.%d+)$"))
+
 describe("the rockspec", function()
   lazy_teardown(h.cleanup)
 
@@ -14,22 +17,31 @@ describe("the rockspec", function()
       h.q(src), h.q(src)))
     assert.same({ "exit", 0 }, { how, code }, out)
     out, how, code = h.run(string.format(
-      "cd %s && luarocks --lua-version 5.4 --tree %s make uxsock-scm-1.rockspec",
-      h.q(src), h.q(tree)))
+      "cd %s && luarocks --lua-version %s --tree %s make uxsock-scm-1.rockspec",
+      h.q(src), LUAVER, h.q(tree)))
     assert.same({ "exit", 0 }, { how, code }, out)
     assert.matches("uxsock scm%-1 is now installed", out)
 
     -- only the tree on the paths: not build/, not the system's
+    -- (Lua 5.1 has no package.searchpath: the probe does the same)
     local probe = [[
+      local searchpath = package.searchpath or function(name, path)
+        for template in path:gmatch("[^;]+") do
+          local file = template:gsub("%?", name)
+          local f = io.open(file)
+          if f then f:close() return file end
+        end
+      end
       local u = require("uxsock")
       local a, b = u.socketpair()
       a:send("ok")
-      io.write(u._VERSION, " ", b:recv(), " ", package.searchpath("uxsock", package.cpath))
+      io.write(u._VERSION, " ", b:recv(), " ", searchpath("uxsock", package.cpath))
     ]]
     out, how, code = h.run(string.format("LUA_CPATH=%s LUA_PATH=%s %s -e %s",
-      h.q(tree .. "/lib/lua/5.4/?.so"), h.q(tree .. "/share/lua/5.4/?.lua"),
+      h.q(tree .. "/lib/lua/" .. LUAVER .. "/?.so"),
+      h.q(tree .. "/share/lua/" .. LUAVER .. "/?.lua"),
       h.LUA, h.q(probe)))
     assert.same({ "exit", 0 }, { how, code }, out)
-    assert.equal("uxsock 0.1.0 ok " .. tree .. "/lib/lua/5.4/uxsock.so", out)
+    assert.equal("uxsock 0.1.0 ok " .. tree .. "/lib/lua/" .. LUAVER .. "/uxsock.so", out)
   end)
 end)

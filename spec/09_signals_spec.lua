@@ -1,7 +1,8 @@
 -- EINTR: a signal that interrupts a timed call does not end it early, and
--- does not restart its clock. The child is lua5.4 itself, whose SIGINT
--- handler makes the system call fail with EINTR and then raises
--- "interrupted!" once control is back in Lua.
+-- does not restart its clock. The child is the Lua under test ($LUA)
+-- itself, whose SIGINT handler (the same in lua5.1 to lua5.4 and luajit)
+-- makes the system call fail with EINTR and then raises "interrupted!"
+-- once control is back in Lua.
 local h = require("helpers")
 local gettime = require("socket").gettime
 

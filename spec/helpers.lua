@@ -8,6 +8,34 @@ helpers.ROOT = lfs.currentdir()
 -- how a child Lua process finds the module built in build/
 helpers.CPATH = helpers.ROOT .. "/" .. (os.getenv("UXSOCK_BUILD") or "build") .. "/?.so;;"
 
+-- The specs run on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT: what differs is
+-- wrapped here. (io reads use "*l" and "*a", which every version knows.)
+helpers.unpack = table.unpack or unpack
+
+function helpers.pack(...)
+  return { n = select("#", ...), ... }
+end
+
+-- math.type where Lua has integers (5.3, 5.4). Lua 5.1, 5.2 and LuaJIT
+-- have only floats: there the nearest true thing to "integer" is a whole
+-- number a double holds exactly.
+function helpers.mathtype(x)
+  if math.type then return math.type(x) end
+  if type(x) ~= "number" then return nil end
+  if x == math.floor(x) and math.abs(x) <= 2 ^ 53 then return "integer" end
+  return "float"
+end
+
+-- a & ~b for integers >= 0, without the operators 5.1 and 5.2 lack
+function helpers.andnot(a, b)
+  local r, bit = 0, 1
+  while a > 0 do
+    if a % 2 == 1 and b % 2 == 0 then r = r + bit end
+    a, b, bit = math.floor(a / 2), math.floor(b / 2), bit * 2
+  end
+  return r
+end
+
 local counter = 0
 
 -- a fresh private directory under /tmp, removed by helpers.cleanup()
@@ -60,7 +88,7 @@ end
 -- this process's pid
 function helpers.pid()
   local f = assert(io.open("/proc/self/stat"))
-  local pid = tonumber(f:read("l"):match("^(%d+)"))
+  local pid = tonumber(f:read("*l"):match("^(%d+)"))
   f:close()
   return pid
 end
@@ -94,7 +122,7 @@ end
 -- permission bits of a file, as an integer (e.g. 416 == 0640)
 function helpers.filemode(path)
   local p = io.popen("stat -c %a '" .. path .. "'")
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   return tonumber(out, 8)
 end
@@ -108,7 +136,7 @@ end
 function helpers.readfile(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local d = f:read("a")
+  local d = f:read("*a")
   f:close()
   return d
 end
@@ -134,13 +162,26 @@ function helpers.luacmd(code_or_script, ...)
   return env .. helpers.LUA .. " " .. helpers.q(script) .. " " .. table.concat(args, " ")
 end
 
+-- whether closing an io.popen file gives how the command ended (5.2+;
+-- on 5.1 and LuaJIT it gives only true)
+local POPEN_STATUS = select(2, io.popen("exit 0"):close()) == "exit"
+
 -- runs a command; returns its output, and how it ended ("exit" or
--- "signal") with the code, as os.execute/io.popen report them
+-- "signal") with the code, as io.popen's close reports them on 5.2+.
+-- On 5.1 and LuaJIT the shell around the command writes its status to a
+-- file: always "exit", a signal N showing as 128 + N, as a shell says it.
 function helpers.run(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local _, how, code = p:close()
-  return out, how, code
+  if POPEN_STATUS then
+    local p = io.popen(cmd .. " 2>&1")
+    local out = p:read("*a")
+    local _, how, code = p:close()
+    return out, how, code
+  end
+  local status = helpers.tmpdir() .. "/status"
+  local p = io.popen("( " .. cmd .. " ) 2>&1; echo $? >" .. helpers.q(status))
+  local out = p:read("*a")
+  p:close()
+  return out, "exit", tonumber(helpers.readfile(status))
 end
 
 -- starts a command in the background; output goes to a file.

@@ -13,7 +13,8 @@
 **          lua_getfield and lua_rawgetp returning the type
 **   5.1    lua_absindex, lua_rawgetp/lua_rawsetp, luaL_setfuncs,
 **          luaL_setmetatable, luaL_buffinitsize/luaL_pushresultsize (only
-**          for sizes up to LUAL_BUFFERSIZE, which is how uxsock uses them)
+**          for sizes up to LUAL_BUFFERSIZE, which is how uxsock uses them);
+**          LuaJIT: a luaL_checkoption that refuses non-strings
 ** Names are mapped with macros to static functions with a ux_ prefix, so
 ** nothing clashes with what LuaJIT already declares. They are static
 ** inline: a file that does not call one gets no warning for it.
@@ -172,6 +173,15 @@ static inline void ux_setmetatable (lua_State *L, const char *tname) {
   lua_setmetatable(L, -2);
 }
 #define luaL_setmetatable(L, tname)  ux_setmetatable(L, tname)
+
+/* LuaJIT's luaL_checkoption takes any value that is not a string for
+** the default; a table or a boolean must raise, as on PUC Lua */
+static inline int ux_checkoption (lua_State *L, int arg, const char *def,
+                                  const char *const lst[]) {
+  if (!lua_isnoneornil(L, arg)) luaL_checkstring(L, arg);
+  return (luaL_checkoption)(L, arg, def, lst);
+}
+#define luaL_checkoption(L, arg, def, lst)  ux_checkoption(L, arg, def, lst)
 
 /* only for sz <= LUAL_BUFFERSIZE: 5.1's buffer has that much room */
 #define luaL_buffinitsize(L, B, sz)  (luaL_buffinit(L, B), luaL_prepbuffer(B))
