@@ -102,8 +102,8 @@ lint: deps
 # the reference from the doc comments in src/: build/doc/index.html, and
 # the README's API reference (doc/readme.lua, between its markers)
 docs: deps
-	ldoc -q .
-	ldoc -q --filter doc.readme.markdown .
+	ldoc -q . >/dev/null
+	ldoc -q --filter doc.readme.markdown . >/dev/null
 
 install: $(MODULE) $(STATIC)
 	install -d $(DESTDIR)$(CMOD_DIR) $(DESTDIR)$(LIB_DIR) $(DESTDIR)$(INC_DIR)

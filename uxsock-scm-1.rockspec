@@ -24,7 +24,7 @@ build = {
       sources = {
         "src/dgram.c", "src/handle.c", "src/io.c", "src/listener.c",
         "src/reader.c", "src/stream.c", "src/sys.c", "src/uxsock.c",
-        "src/with.c", "src/capi.c",
+        "src/with.c", "src/capi.c", "src/buffer.c",
       },
       incdirs = { "src" },
     },

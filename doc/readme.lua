@@ -11,8 +11,8 @@ local BEGIN = "<!-- api:begin: make docs writes this part from the doc comments 
 local END = "<!-- api:end -->"
 
 -- module functions in the order a reader meets them
-local ORDER = { listen = 1, connect = 2, datagram = 3, socketpair = 4, type = 5,
-                with = 6, _VERSION = 7 }
+local ORDER = { listen = 1, connect = 2, datagram = 3, socketpair = 4, buffer = 5,
+                type = 6, with = 7, _VERSION = 8 }
 
 -- sections in reading order, with the variable name the calls use
 local SECTIONS = {
@@ -22,6 +22,7 @@ local SECTIONS = {
   { name = "stream", var = "s:" },
   { name = "seqpacket", var = "q:" },
   { name = "datagram", var = "d:" },
+  { name = "buffer", var = "buf:" },
 }
 
 local function oneline(s)
@@ -37,7 +38,7 @@ end
 local function call(item, var)
   local name = item.name:gsub("^[%w_]+[:.]", "")
   if item.type == "field" then return "`" .. var .. name .. "`" end
-  if name == "__tostring" then return "`tostring(" .. var:sub(1, 1) .. ")`" end
+  if name == "__tostring" then return "`tostring(" .. var:sub(1, -2) .. ")`" end
   if name == "__close" then return "`__close`, `__gc`" end
   local args = (item.args or "()"):gsub("%[, ", " [, ")
   return "`" .. var .. name .. args .. "`"

@@ -12,8 +12,9 @@
 **          refuse 1.5 as 5.3 does (numbers are doubles there);
 **          lua_getfield and lua_rawgetp returning the type
 **   5.1    lua_absindex, lua_rawgetp/lua_rawsetp, luaL_setfuncs,
-**          luaL_setmetatable, luaL_buffinitsize/luaL_pushresultsize (only
-**          for sizes up to LUAL_BUFFERSIZE, which is how uxsock uses them);
+**          luaL_setmetatable, luaL_testudata, luaL_buffinitsize and
+**          luaL_pushresultsize (only for sizes up to LUAL_BUFFERSIZE,
+**          which is how uxsock uses them);
 **          LuaJIT: a luaL_checkoption that refuses non-strings
 ** Names are mapped with macros to static functions with a ux_ prefix, so
 ** nothing clashes with what LuaJIT already declares. They are static
@@ -167,6 +168,18 @@ static inline void ux_setfuncs (lua_State *L, const luaL_Reg *l, int nup) {
   lua_pop(L, nup);
 }
 #define luaL_setfuncs(L, l, nup)  ux_setfuncs(L, l, nup)
+
+static inline void *ux_testudata (lua_State *L, int idx, const char *tname) {
+  void *p = lua_touserdata(L, idx);
+  if (p != NULL && lua_getmetatable(L, idx)) {
+    luaL_getmetatable(L, tname);
+    if (!lua_rawequal(L, -1, -2)) p = NULL;
+    lua_pop(L, 2);
+    return p;
+  }
+  return NULL;
+}
+#define luaL_testudata(L, idx, tname)  ux_testudata(L, idx, tname)
 
 static inline void ux_setmetatable (lua_State *L, const char *tname) {
   luaL_getmetatable(L, tname);

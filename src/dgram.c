@@ -8,6 +8,7 @@
 */
 #include "handle.h"
 #include "io.h"
+#include "buffer.h"
 #include "kinds.h"
 
 /***
@@ -56,7 +57,7 @@ static int l_datagram (lua_State *L) {
 Sends one datagram to the socket named `path`.
 @function datagram:sendto
 @within datagram
-@tparam string data the message
+@tparam string|buffer data the message
 @tparam string path where to
 @return the number of bytes sent (the whole message)
 @fail `nil, msg, code`
@@ -64,7 +65,7 @@ Sends one datagram to the socket named `path`.
 static int m_sendto (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_K(UX_DATAGRAM));
   size_t len, n;
-  const char *p = luaL_checklstring(L, 2, &len);
+  const char *p = ux_checkbytes(L, 2, &len);
   ux_addr to;
   ux_deadline d;
   int err;
@@ -127,7 +128,7 @@ static int m_connect (lua_State *L) {
 Sends one datagram to the peer set by `connect`.
 @function datagram:send
 @within datagram
-@tparam string data the message
+@tparam string|buffer data the message
 @tparam[opt=1] integer i first byte, as in `string.sub`
 @tparam[opt=-1] integer j last byte
 @return the number of bytes sent
@@ -144,6 +145,18 @@ Receives one datagram, as `recvfrom` does, without the sender's name.
 */
 
 /***
+Receives one datagram into `buf` (bytes `i` to `j`), as `recv` does,
+without making a string.
+@function datagram:recvinto
+@within datagram
+@tparam buffer buf from `uxsock.buffer`
+@tparam[opt=1] integer i where the first byte goes
+@tparam[opt=-1] integer j the last byte it may fill
+@return the message's length
+@fail `nil, msg, code`; too long: `nil, msg, EMSGSIZE, n`
+*/
+
+/***
 The name of the peer set by `connect`.
 @function datagram:getpeername
 @within datagram
@@ -157,6 +170,7 @@ static const luaL_Reg datagram_methods[] = {
   {"connect", m_connect},
   {"send", ux_m_send},
   {"recv", ux_m_recv},
+  {"recvinto", ux_m_recvinto},
   {"getpeername", ux_m_getpeername},
   {NULL, NULL}
 };

@@ -10,34 +10,20 @@
 */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "handle.h"
 #include "io.h"
+#include "buffer.h"
 
-/* string.sub's rules for i and j */
-static size_t startpos (lua_State *L, int arg, size_t len) {
-  lua_Integer pos = luaL_optinteger(L, arg, 1);
-  if (pos > 0) return (size_t)pos;
-  if (pos == 0 || pos < -(lua_Integer)len) return 1;
-  return len + (size_t)pos + 1;
-}
-
-static size_t endpos (lua_State *L, int arg, size_t len) {
-  lua_Integer pos = luaL_optinteger(L, arg, -1);
-  if (pos > (lua_Integer)len) return len;
-  if (pos >= 0) return (size_t)pos;
-  if (pos < -(lua_Integer)len) return 0;
-  return len + (size_t)pos + 1;
-}
-
-/* the bytes data[i..j] of the arguments 2, 3, 4 */
+/* the bytes data[i..j] of the arguments 2, 3, 4; data is a string or a
+** buffer */
 static const char *checkslice (lua_State *L, size_t *len) {
-  size_t l;
-  const char *s = luaL_checklstring(L, 2, &l);
-  size_t i = startpos(L, 3, l), j = endpos(L, 4, l);
-  *len = (i > j) ? 0 : j - i + 1;
-  return s + (i > j ? 0 : i - 1);
+  size_t l, from;
+  const char *s = ux_checkbytes(L, 2, &l);
+  ux_checkrange(L, 3, l, &from, len);
+  return s + from;
 }
 
 size_t ux_checkmax (lua_State *L, int arg) {
@@ -51,7 +37,7 @@ Sends `data`, or `data:sub(i, j)`, with one system call: it may send
 fewer bytes than asked. Never raises SIGPIPE: a closed peer is `EPIPE`.
 @function stream:send
 @within stream
-@tparam string data the bytes
+@tparam string|buffer data the bytes
 @tparam[opt=1] integer i first byte, as in `string.sub`
 @tparam[opt=-1] integer j last byte
 @return the number of bytes sent
@@ -75,7 +61,7 @@ Sends all of `data` (or `data:sub(i, j)`), within one timeout for the
 whole call.
 @function stream:sendall
 @within stream
-@tparam string data the bytes
+@tparam string|buffer data the bytes
 @tparam[opt=1] integer i first byte
 @tparam[opt=-1] integer j last byte
 @return the number of bytes sent
@@ -99,6 +85,18 @@ int ux_m_sendall (lua_State *L) {
   } while (sent < len);
   lua_pushinteger(L, (lua_Integer)sent);
   return 1;
+}
+
+/* nil, msg, EMSGSIZE for a message of 'full' bytes (max + 1: more than
+** max, length unknown) that did not fit in max */
+static void toolong (lua_State *L, const char *op, size_t full, size_t max) {
+  char what[80];  /* lua_pushfstring has no format for size_t */
+  if (full == max + 1)
+    snprintf(what, sizeof(what), "message longer than max (%zu bytes)", max);
+  else
+    snprintf(what, sizeof(what), "message too long (%zu bytes, max %zu)",
+             full, max);
+  ux_failmsg(L, 1, op, EMSGSIZE, what);
 }
 
 /***
@@ -132,17 +130,10 @@ int ux_recvmsg (lua_State *L, ux_handle *h, size_t max,
   if (small) luaL_pushresultsize(&b, n);  /* keeps the stack balanced */
   if (err == 0 && n == 0 && h->kind == UX_SEQPACKET) err = UX_EOF;
   if (err == 0 && full > max) {
-    char what[80];  /* lua_pushfstring has no format for size_t */
     int data;
     if (!small) lua_pushlstring(L, p, n);
     data = lua_gettop(L);
-    if (full == max + 1)
-      snprintf(what, sizeof(what), "message longer than max (%zu bytes)",
-               max);
-    else
-      snprintf(what, sizeof(what), "message too long (%zu bytes, max %zu)",
-               full, max);
-    ux_failmsg(L, 1, from ? "recvfrom" : "recv", EMSGSIZE, what);
+    toolong(L, from ? "recvfrom" : "recv", full, max);
     lua_pushvalue(L, data);
     return 4;
   }
@@ -197,6 +188,54 @@ stream, and this side can still receive.
 @return `true`
 @fail `nil, msg, code`
 */
+/***
+Receives into `buf`, bytes `i` to `j` (default: all of it), with no
+string made: the bytes the kernel copies are the only copy. Like `recv`
+it returns as soon as some bytes are there; on a datagram or seqpacket
+socket it takes one message.
+@function stream:recvinto
+@within stream
+@tparam buffer buf from `uxsock.buffer`
+@tparam[opt=1] integer i where the first byte goes
+@tparam[opt=-1] integer j the last byte it may fill
+@return the number of bytes received, at `buf` positions `i` on
+@eof `nil, msg, EOF`
+@fail `nil, msg, code`; a message longer than `j - i + 1`: `nil, msg, EMSGSIZE, n` with its first `n` bytes in `buf`
+*/
+int ux_m_recvinto (lua_State *L) {
+  ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED | UX_K(UX_DATAGRAM));
+  ux_buffer *b = ux_tobuffer(L, 2);
+  size_t from, max, n, full;
+  char *p;
+  ux_deadline d;
+  int err;
+  luaL_argexpected(L, b != NULL, 2, "uxsock.buffer");
+  ux_checkrange(L, 3, b->size, &from, &max);
+  luaL_argcheck(L, max > 0, 3, "empty range");
+  p = b->data + from;
+  if (h->kind == UX_STREAM && h->rb.len > 0) {  /* what a reader left */
+    n = h->rb.len < max ? h->rb.len : max;
+    memcpy(p, h->rb.p + h->rb.pos, n);
+    ux_rbuf_consume(L, &h->rb, n);
+    lua_pushinteger(L, (lua_Integer)n);
+    return 1;
+  }
+  ux_deadline_init(&d, h->timeout);
+  if (h->kind == UX_STREAM)
+    err = ux_recv(h->fd, p, max, &n, NULL, NULL, NULL, &d);
+  else
+    err = ux_recv(h->fd, p, max, &n, &full, NULL, NULL, &d);
+  if (err == 0 && n == 0 && h->kind != UX_DATAGRAM) err = UX_EOF;
+  if (err != 0) return ux_fail(L, 1, "recvinto", err);
+  if (h->kind != UX_STREAM && full > max) {
+    toolong(L, "recvinto", full, max);
+    lua_pushinteger(L, (lua_Integer)n);
+    return 4;
+  }
+  lua_pushinteger(L, (lua_Integer)n);
+  return 1;
+}
+
 int ux_m_shutdown (lua_State *L) {
   static const char *const names[] = {"read", "write", "both", NULL};
   static const int hows[] = {SHUT_RD, SHUT_WR, SHUT_RDWR};

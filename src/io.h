@@ -18,6 +18,7 @@ int ux_recvmsg (lua_State *L, ux_handle *h, size_t max,
 int ux_m_send (lua_State *L);
 int ux_m_sendall (lua_State *L);
 int ux_m_recv (lua_State *L);
+int ux_m_recvinto (lua_State *L);
 int ux_m_shutdown (lua_State *L);
 int ux_m_getpeername (lua_State *L);
 

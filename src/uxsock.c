@@ -11,6 +11,7 @@
 **   stream.c    connect; stream and seqpacket methods; read and lines
 **   listener.c  listen and accept
 **   dgram.c     datagram, sendto, recvfrom
+**   buffer.c    uxsock.buffer, the byte array recvinto fills
 **   with.c      uxsock.with, the scoped handle of every Lua version
 **   capi.c      the C API of uxsock.h: descriptors to and from a host
 **   compat.h    the Lua 5.4 C API on 5.1, 5.2, 5.3 and LuaJIT
@@ -28,6 +29,7 @@ raise.
 #include "uxsock.h"
 #include "handle.h"
 #include "kinds.h"
+#include "buffer.h"
 
 /***
 Two sockets connected to each other, as the socketpair system call makes
@@ -91,6 +93,7 @@ static const struct { const char *name; int value; } codes[] = {
 };
 
 void ux_open_kinds (lua_State *L) {
+  ux_open_buffer(L);
   ux_open_listener(L);
   ux_open_stream(L);
   ux_open_datagram(L);
@@ -104,6 +107,7 @@ UXSOCK_API int luaopen_uxsock (lua_State *L) {
   luaL_setfuncs(L, ux_listener_functions, 0);
   luaL_setfuncs(L, ux_stream_functions, 0);
   luaL_setfuncs(L, ux_datagram_functions, 0);
+  luaL_setfuncs(L, ux_buffer_functions, 0);
   for (i = 0; codes[i].name != NULL; i++) {
     lua_pushinteger(L, codes[i].value);
     lua_setfield(L, -2, codes[i].name);
@@ -147,6 +151,15 @@ Connected like a stream, but every `send` is one message and every
 `sendall`, `shutdown`, `getpeername` and `peercred`, and no `read` or
 `lines`, which would split messages.
 @type seqpacket
+*/
+
+/***
+Buffer.
+A fixed-size byte array from `uxsock.buffer(size)`: `recvinto` fills it,
+`send`, `sendall` and `sendto` send from it as from a string, and its
+methods look at its bytes without making a string (`byte`, `find`) or
+copy them out (`sub`). Positions follow `string.sub`.
+@type buffer
 */
 
 /***
