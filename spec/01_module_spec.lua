@@ -558,7 +558,7 @@ describe("argument mistakes raise and name the argument", function()
     for _, h in ipairs({ a, p, d }) do
       raises(function() h.send(h) end, "bad argument #2 to 'send'")
       raises(function() h.send(h, {}) end, "bad argument #2 to 'send'",
-             "string expected")
+             "string or buffer expected, got table")
       raises(function() h.send(h, "x", "one") end, "bad argument #3 to 'send'")
       raises(function() h.send(h, "x", 1, 1.5) end, "bad argument #4 to 'send'")
     end
