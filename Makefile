@@ -29,7 +29,8 @@ STATIC    = $(BUILD)/libuxsock.a
 HOST      = $(BUILD)/embed-host
 VERSIONS  = lua5.1 lua5.2 lua5.3 lua5.4 luajit
 
-.PHONY: all test test-all demo embed rock lint docs install clean deps
+.PHONY: all test test-all demo embed rock lint docs install clean deps \
+        bench bench-count bench-plot
 all: $(MODULE) $(STATIC)
 
 $(MODULE): $(OBJS)
@@ -77,6 +78,26 @@ $(ROCK): uxsock-$(VERSION)-1.rockspec $(SRCS) $(wildcard src/*.h) LICENSE README
 	mv $(ROCKDIR)/stage/uxsock-$(VERSION)-1.src.rock $@
 	rm -rf $(ROCKDIR)/stage
 
+# the benchmarks (bench/README.md): raw C, uxsock, LuaSocket, cqueues and
+# Python over the same protocol; bench-count counts instructions and
+# system calls per operation; bench-plot draws bench/results/ratios.png
+RAW = bench/build/raw
+$(RAW): bench/peers/raw.c
+	@mkdir -p bench/build
+	$(CC) -std=c99 -O2 -Wall -Wextra -pedantic -o $@ $<
+
+bench: $(MODULE) $(RAW)
+	@sh .ci/deps bench
+	lua5.4 bench/run.lua $(BENCH_ARGS)
+
+bench-count: $(MODULE) $(RAW)
+	@sh .ci/deps bench
+	lua5.4 bench/run.lua --count --peers raw,uxsock $(BENCH_ARGS)
+
+bench-plot:
+	@sh .ci/deps bench
+	lua5.4 bench/plot.lua
+
 # installs the Debian packages a fresh machine lacks (as root), or says how
 deps:
 	@sh .ci/deps
@@ -97,7 +118,7 @@ demo: deps
 	@sh examples/demo.sh
 
 lint: deps
-	luacheck -q $(wildcard lua spec examples doc)
+	luacheck -q $(wildcard lua spec examples doc bench)
 
 # the reference from the doc comments in src/: build/doc/index.html, and
 # the README's API reference (doc/readme.lua, between its markers)
@@ -112,4 +133,4 @@ install: $(MODULE) $(STATIC)
 	install -m 0644 src/uxsock.h $(DESTDIR)$(INC_DIR)/uxsock.h
 
 clean:
-	rm -rf build
+	rm -rf build bench/build

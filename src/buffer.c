@@ -17,12 +17,26 @@
 
 #define BUFFER_META  "uxsock.buffer"
 
+/* In uxsock's methods upvalue 2 is the buffer metatable (ux_newkind,
+** ux_open_buffer): one comparison; elsewhere the registry's. */
 ux_buffer *ux_tobuffer (lua_State *L, int idx) {
+  void *p = lua_touserdata(L, idx);
+  if (p != NULL && lua_getmetatable(L, idx)) {
+    int same = lua_rawequal(L, -1, lua_upvalueindex(2));
+    lua_pop(L, 1);
+    if (same) return (ux_buffer *)p;
+  }
   return (ux_buffer *)luaL_testudata(L, idx, BUFFER_META);
 }
 
+void ux_pushbuffermeta (lua_State *L) {
+  luaL_getmetatable(L, BUFFER_META);
+}
+
 static ux_buffer *checkbuffer (lua_State *L, int idx) {
-  return (ux_buffer *)luaL_checkudata(L, idx, BUFFER_META);
+  ux_buffer *b = ux_tobuffer(L, idx);
+  if (b == NULL) luaL_checkudata(L, idx, BUFFER_META);  /* raises */
+  return b;
 }
 
 const char *ux_checkbytes (lua_State *L, int idx, size_t *len) {
@@ -213,7 +227,9 @@ void ux_open_buffer (lua_State *L) {
   lua_pushcfunction(L, b_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_createtable(L, 0, 4);
-  luaL_setfuncs(L, buffer_methods, 0);
+  lua_pushvalue(L, -2);  /* upvalues 1 and 2: as for handles' methods */
+  lua_pushvalue(L, -3);
+  luaL_setfuncs(L, buffer_methods, 2);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
 }

@@ -15,6 +15,8 @@ typedef struct ux_buffer {
 
 /* the buffer at idx, or NULL if it is none */
 ux_buffer *ux_tobuffer (lua_State *L, int idx);
+/* pushes the buffer metatable (ux_open_buffer made it) */
+void ux_pushbuffermeta (lua_State *L);
 
 /* the bytes of a string or a buffer at idx (raises for anything else) */
 const char *ux_checkbytes (lua_State *L, int idx, size_t *len);

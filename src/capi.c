@@ -52,11 +52,11 @@ UXSOCK_API int uxsock_pushfd (lua_State *L, int fd, const char *kind) {
 }
 
 UXSOCK_API int uxsock_checkfd (lua_State *L, int idx) {
-  return ux_checkhandle(L, idx, UX_ANY)->fd;
+  return ux_checkhandle_any(L, idx, UX_ANY)->fd;
 }
 
 UXSOCK_API int uxsock_detachfd (lua_State *L, int idx) {
-  ux_handle *h = ux_checkhandle(L, idx, UX_ANY);
+  ux_handle *h = ux_checkhandle_any(L, idx, UX_ANY);
   int fd = h->fd;
   /* bytes a reader took from the kernel but Lua did not see yet */
   lua_pushlstring(L, h->rb.len > 0 ? h->rb.p + h->rb.pos : "", h->rb.len);

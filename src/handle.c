@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "handle.h"
+#include "buffer.h"
 
 const char *const ux_kindnames[UX_NKINDS] = {
   "listener", "stream", "seqpacket", "datagram"
@@ -65,7 +66,8 @@ static const char *kinds_expected (lua_State *L, int kinds) {
   return lua_tostring(L, -1);
 }
 
-ux_handle *ux_checkhandle (lua_State *L, int idx, int kinds) {
+/* the full check, from any C function: the metatable's mark */
+ux_handle *ux_checkhandle_any (lua_State *L, int idx, int kinds) {
   ux_handle *h = ux_tohandle(L, idx);
   if (h == NULL || !(kinds & UX_K(h->kind))) {
     const char *got = h ? ux_kindnames[h->kind] : luaL_typename(L, idx);
@@ -78,6 +80,20 @@ ux_handle *ux_checkhandle (lua_State *L, int idx, int kinds) {
     luaL_argerror(L, idx, lua_pushfstring(L, "attempt to use a closed %s",
                                           ux_kindnames[h->kind]));
   return h;
+}
+
+/* The check of the hot path, for methods only: every method closure
+** has its kind's metatable as upvalue 1 (ux_newkind), so one comparison
+** tells a handle of that kind. Anything else (another kind, a closed
+** handle, a foreign value) goes to the full check, for its message. */
+ux_handle *ux_checkhandle (lua_State *L, int idx, int kinds) {
+  ux_handle *h = (ux_handle *)lua_touserdata(L, idx);
+  if (h != NULL && lua_getmetatable(L, idx)) {
+    int same = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+    if (same && (kinds & UX_K(h->kind)) && h->fd >= 0) return h;
+  }
+  return ux_checkhandle_any(L, idx, kinds);
 }
 
 void ux_setname (lua_State *L, int hidx, int nameidx) {
@@ -499,8 +515,14 @@ void ux_newkind (lua_State *L, int kind, const luaL_Reg *methods) {
   }
   luaL_setfuncs(L, metamethods, 0);
   lua_createtable(L, 0, 24);
-  luaL_setfuncs(L, common_methods, 0);
-  luaL_setfuncs(L, methods, 0);
+  /* upvalues of every method: this metatable, the buffer's (see
+  ** ux_checkhandle and ux_tobuffer) */
+  lua_pushvalue(L, -2);
+  ux_pushbuffermeta(L);
+  luaL_setfuncs(L, common_methods, 2);
+  lua_pushvalue(L, -2);
+  ux_pushbuffermeta(L);
+  luaL_setfuncs(L, methods, 2);
   lua_setfield(L, -2, "__index");
   lua_pushboolean(L, 1);
   lua_rawsetp(L, -2, &handle_mark);

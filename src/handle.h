@@ -44,7 +44,9 @@ extern const char *const ux_kindnames[UX_NKINDS];
 
 ux_handle *ux_newhandle (lua_State *L, int kind);
 ux_handle *ux_tohandle (lua_State *L, int idx);
+/* methods use ux_checkhandle; other C functions ux_checkhandle_any */
 ux_handle *ux_checkhandle (lua_State *L, int idx, int kinds);
+ux_handle *ux_checkhandle_any (lua_State *L, int idx, int kinds);
 void ux_setname (lua_State *L, int hidx, int nameidx);
 int ux_pushname (lua_State *L, int hidx);
 void ux_closehandle (lua_State *L, ux_handle *h, int hidx);
