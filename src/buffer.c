@@ -68,6 +68,11 @@ void ux_range (lua_Integer i, lua_Integer j, size_t len,
 /* the range of the optional arguments i (default 1) and j (default -1) */
 void ux_checkrange (lua_State *L, int iarg, size_t len,
                     size_t *from, size_t *n) {
+  if (lua_gettop(L) < iarg) {  /* no i, no j: all of it (the hot path) */
+    *from = 0;
+    *n = len;
+    return;
+  }
   ux_range(luaL_optinteger(L, iarg, 1), luaL_optinteger(L, iarg + 1, -1),
            len, from, n);
 }
