@@ -1,7 +1,8 @@
--- make bench-plot: bench/results/latest.csv -> bench/results/ratios.png,
--- a bar chart (gnuplot) of each peer's median as a fraction of raw C's in
--- the same run, one group of bars per workload, for the pinned mode (and
--- the unpinned one beside it when the run has it).
+-- make bench-plot (make bench runs it too): bench/results/latest.csv ->
+-- bench/results/ratios.png, a bar chart (gnuplot) of each peer's median as
+-- a fraction of raw C's in the same run, one group of bars per workload,
+-- pinned and unpinned side by side; and bench/results/latest.md into
+-- README.md, between its bench markers.
 local dir = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/results"
 local csv = assert(io.open(dir .. "/latest.csv"), "no " .. dir .. "/latest.csv: run make bench")
 
@@ -67,3 +68,22 @@ p:write(table.concat(gp, "\n"), "\n")
 assert(p:close(), "gnuplot failed")
 os.remove(data)
 print("written: " .. dir .. "/ratios.png")
+
+-- the table into README.md
+local readme = (arg[0]:match("^(.*)/bench/[^/]*$") or ".") .. "/README.md"
+local BEGIN, END = "<!-- bench:begin: make bench writes this part -->\n", "<!-- bench:end -->"
+local mdf = io.open(dir .. "/latest.md")
+local rf = io.open(readme, "rb")
+if mdf and rf then
+  local md, doc = mdf:read("a"), rf:read("a")
+  mdf:close()
+  rf:close()
+  local b = doc:find(BEGIN, 1, true)
+  local e = b and doc:find(END, b, true)
+  if e then
+    rf = assert(io.open(readme, "wb"))
+    rf:write(doc:sub(1, b - 1), BEGIN, "\n", md, "\n", doc:sub(e))
+    rf:close()
+    print("written: the table in " .. readme)
+  end
+end

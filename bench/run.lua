@@ -16,9 +16,9 @@ local ROOT = (arg[0]:match("^(.*)/bench/[^/]*$") or (arg[0]:match("^bench/") and
 
 local PEERS = {
   { name = "raw", cmd = ROOT .. "/bench/build/raw" },
-  { name = "uxsock", cmd = "lua5.4 " .. ROOT .. "/bench/peers/uxsock.lua" },
-  { name = "luasocket", cmd = "lua5.4 " .. ROOT .. "/bench/peers/luasocket.lua" },
-  { name = "cqueues", cmd = "lua5.4 " .. ROOT .. "/bench/peers/cqueues.lua" },
+  { name = "uxsock", cmd = "lua5.4 " .. ROOT .. "/bench/peers/uxsock.lua", lua = true },
+  { name = "luasocket", cmd = "lua5.4 " .. ROOT .. "/bench/peers/luasocket.lua", lua = true },
+  { name = "cqueues", cmd = "lua5.4 " .. ROOT .. "/bench/peers/cqueues.lua", lua = true },
   { name = "python", cmd = "python3 " .. ROOT .. "/bench/peers/python.py" },
 }
 
@@ -34,6 +34,9 @@ local WORKLOADS = {
     rate = function(r) return r.count / r.seconds end },
   { name = "connect", label = "W4", count = 20000, size = 1, unit = "conn/s",
     rate = function(r) return r.count / r.seconds end },
+  -- memory per open connection: lower is better; the Lua peers only
+  { name = "handles", label = "W5", count = 10000, size = 0, unit = "heap B/conn",
+    rate = function(r) return r.heap_per_handle end, lua = true },
 }
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
@@ -124,7 +127,7 @@ local function run_once(peer, w, pin, count, wrap, side)
                               out, readfile(err) or "")
   end
   local r = { out = out }
-  for k, v in out:gmatch("(%w+)=(%S+)") do r[k] = tonumber(v) or v end
+  for k, v in out:gmatch("([%w_]+)=(%S+)") do r[k] = tonumber(v) or v end
   return r
 end
 
@@ -158,7 +161,10 @@ local function speed()
         local count = opts.quick and math.max(1, w.count // 20) or w.count
         for k = 0, #peers - 1 do
           local peer = peers[(k + pass - 1) % #peers + 1]
-          local r, why = run_once(peer, w, mode == "same", count)
+          local r, why
+          if w.lua and not peer.lua then r = "unsupported"  -- a Lua heap
+          else r, why = run_once(peer, w, mode == "same", count) end
+          if type(r) == "table" and not w.rate(r) then r = "unsupported" end
           if r == "unsupported" then
             unsupported[peer.name .. "/" .. w.name] = true
           elseif not r then
@@ -237,8 +243,38 @@ local function speed()
                         date, machine(), opts.passes, tostring(opts.quick)),
           '  "results": [\n', table.concat(json, ",\n"), "\n  ]\n}\n")
   f:close()
-  print(string.format("\n%s; %s\nwritten: %s/latest.csv, %s/latest.json", date, machine(),
-                      opts.out, opts.out))
+  -- the Markdown table, for README.md (between its bench markers)
+  local md = { string.format("Measured %s on %s; %d passes, medians; the ratio to raw C's " ..
+                             "median from the same run in parentheses.", date, machine(),
+                             opts.passes), "" }
+  for _, mode in ipairs(modes) do
+    md[#md + 1] = mode == "same" and "Both processes pinned to one CPU (`--pin same`):"
+                  or "Unpinned:"
+    md[#md + 1] = ""
+    local head, rule = "| workload | unit |", "|---|---|"
+    for _, p in ipairs(peers) do head, rule = head .. " " .. p.name .. " |", rule .. "---:|" end
+    md[#md + 1] = head
+    md[#md + 1] = rule
+    for _, w in ipairs(workloads) do
+      local line = string.format("| %s %s | %s |", w.label, w.name, w.unit)
+      for _, p in ipairs(peers) do
+        for _, r in ipairs(rows) do
+          if r.mode == mode and r.workload == w.name and r.peer == p.name then
+            local ratio = r.ratio and string.format(" (%.2f)", r.ratio) or ""
+            line = line .. (r.median and string.format(" %.0f%s |", r.median, ratio)
+                             or " " .. r.status .. " |")
+          end
+        end
+      end
+      md[#md + 1] = line
+    end
+    md[#md + 1] = ""
+  end
+  f = assert(io.open(opts.out .. "/latest.md", "w"))
+  f:write(table.concat(md, "\n"))
+  f:close()
+  print(string.format("\n%s; %s\nwritten: %s/latest.csv, .json, .md", date, machine(),
+                      opts.out))
 end
 -- }}}
 

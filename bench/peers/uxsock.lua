@@ -155,6 +155,38 @@ function client.connect()
   report(monotime() - t0)
 end
 
+-- W5: memory per open connection, this side's
+function server.handles()
+  local l <close> = check(uxsock.listen(path, { backlog = 1024 }))
+  local conns = {}
+  for i = 1, count do conns[i] = check(l:accept()) end
+  local _, _, code = conns[1]:recv(1)  -- the client closes them all at once
+  if code ~= uxsock.EOF then fail("expected end of stream") end
+  for i = 1, count do conns[i]:close() end
+end
+
+local function rss()
+  local f = assert(io.open("/proc/self/statm"))
+  local pages = tonumber(f:read("l"):match("^%d+%s+(%d+)"))
+  f:close()
+  return pages * 4096
+end
+
+function client.handles()
+  local conns = {}
+  for i = 1, count do conns[i] = false end  -- the table is not measured
+  collectgarbage("collect")
+  local heap0, rss0, t0 = collectgarbage("count") * 1024, rss(), monotime()
+  for i = 1, count do conns[i] = check(uxsock.connect(path)) end
+  local seconds = monotime() - t0
+  collectgarbage("collect")
+  local heap = collectgarbage("count") * 1024 - heap0
+  io.write(string.format("result peer=uxsock workload=%s count=%d size=%d seconds=%.6f " ..
+                         "heap_per_handle=%.0f rss_per_handle=%.0f\n", workload, count, size,
+                         seconds, heap / count, (rss() - rss0) / count))
+  for i = 1, count do conns[i]:close() end
+end
+
 local run = (role == "server" and server or role == "client" and client or {})[workload]
 if not run then
   io.stderr:write("error: unknown role or workload: ", role, " ", workload, "\n")
