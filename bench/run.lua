@@ -35,7 +35,7 @@ local WORKLOADS = {
   { name = "connect", label = "W4", count = 20000, size = 1, unit = "conn/s",
     rate = function(r) return r.count / r.seconds end },
   -- memory per open connection: lower is better; the Lua peers only
-  { name = "handles", label = "W5", count = 10000, size = 0, unit = "heap B/conn",
+  { name = "handles", label = "W5", count = 10000, size = 1, unit = "heap B/conn",
     rate = function(r) return r.heap_per_handle end, lua = true },
 }
 

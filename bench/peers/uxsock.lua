@@ -6,6 +6,7 @@
 package.cpath = arg[0]:gsub("[^/]*$", "") .. "../../build/?.so;" .. package.cpath
 local uxsock = require("uxsock")
 local monotime = require("system").monotime
+local memory = dofile(arg[0]:gsub("[^/]*$", "") .. "memory.lua")
 
 local role, workload, path = arg[1], arg[2], arg[3]
 local count, size = math.tointeger(tonumber(arg[4])), math.tointeger(tonumber(arg[5]))
@@ -165,25 +166,12 @@ function server.handles()
   for i = 1, count do conns[i]:close() end
 end
 
-local function rss()
-  local f = assert(io.open("/proc/self/statm"))
-  local pages = tonumber(f:read("l"):match("^%d+%s+(%d+)"))
-  f:close()
-  return pages * 4096
-end
-
 function client.handles()
-  local conns = {}
-  for i = 1, count do conns[i] = false end  -- the table is not measured
-  collectgarbage("collect")
-  local heap0, rss0, t0 = collectgarbage("count") * 1024, rss(), monotime()
-  for i = 1, count do conns[i] = check(uxsock.connect(path)) end
-  local seconds = monotime() - t0
-  collectgarbage("collect")
-  local heap = collectgarbage("count") * 1024 - heap0
-  io.write(string.format("result peer=uxsock workload=%s count=%d size=%d seconds=%.6f " ..
-                         "heap_per_handle=%.0f rss_per_handle=%.0f\n", workload, count, size,
-                         seconds, heap / count, (rss() - rss0) / count))
+  local seconds, extra, conns = memory.measure(count, function()
+    return check(uxsock.connect(path))
+  end, monotime)
+  io.write(string.format("result peer=uxsock workload=%s count=%d size=%d seconds=%.6f%s\n",
+                         workload, count, size, seconds, extra))
   for i = 1, count do conns[i]:close() end
 end
 
