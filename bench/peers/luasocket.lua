@@ -214,9 +214,11 @@ function client.dgram()
   local ok, err = sock:bind(cpath)
   check(ok, "bind " .. cpath, err)
   sock:settimeout(nil)
+  ok, err = sock:setpeername(path)  -- connected: no address per datagram
+  check(ok, "setpeername " .. path, err)
   for _ = 1, count do
-    ok, err = sock:sendto(msg, path)
-    check(ok, "sendto", err)
+    ok, err = sock:send(msg)
+    check(ok, "send", err)
   end
   local reply, rerr = sock:receive(64)
   check(reply, "receive", rerr)

@@ -128,9 +128,10 @@ function client.dgram()
   local msg = ("x"):rep(size)
   local t0 = monotime()
   local d <close> = check(uxsock.datagram(path .. ".c"))
-  local sendto = d.sendto
+  check(d:connect(path))  -- connected: no address per datagram
+  local send = d.send
   for _ = 1, count do
-    if not sendto(d, msg, path) then fail("sendto failed") end
+    if not send(d, msg) then fail("send failed") end
   end
   local reply = check(d:recv())
   local seconds = monotime() - t0
