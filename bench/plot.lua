@@ -17,7 +17,11 @@ for line in csv:lines() do
     rows[mode][label] = rows[mode][label] or {}
     rows[mode][label][peer] = tonumber(ratio)
     if not seen[peer] then seen[peer] = true; peers[#peers + 1] = peer end
-    if not seen["l:" .. label] then seen["l:" .. label] = true; labels[#labels + 1] = label end
+    -- a workload with no ratio (W5: bytes, no raw C figure) has no bars
+    if tonumber(ratio) and not seen["l:" .. label] then
+      seen["l:" .. label] = true
+      labels[#labels + 1] = label
+    end
   end
 end
 csv:close()
