@@ -30,19 +30,9 @@ local function fail(msg)
   error(msg, 0)
 end
 
-local function unsupported(why)
-  io.stdout:write("unsupported: ", why, "\n")
-  os.exit(3)
-end
-
-local role, workload, path = arg[1], arg[2], arg[3]
-local count, size = math.tointeger(tonumber(arg[4])), math.tointeger(tonumber(arg[5]))
-if (role ~= "server" and role ~= "client") or not workload or not path
-  or not count or count < 0 or not size or size < 0
-  or (size == 0 and workload ~= "connect" and workload ~= "dgram") then
-  io.stderr:write("usage: cqueues.lua server|client WORKLOAD PATH COUNT SIZE\n")
-  os.exit(2)
-end
+local protocol = dofile(arg[0]:gsub("[^/]*$", "") .. "protocol.lua")
+local unsupported = protocol.unsupported
+local role, workload, path, count, size = protocol.args(NAME)
 
 -- Defaults for every socket created from here on (socket.setmode and
 -- socket.setbufsiz on the module set the prototype's values):
@@ -59,12 +49,6 @@ socket.setmode("b", "bn")
 socket.setbufsiz(4 * BUFSIZ, BUFSIZ)
 
 local extra = ""  -- more fields for the result line (W5)
-
-local function report(seconds)
-  io.stdout:write(string.format(
-    "result peer=%s workload=%s count=%d size=%d seconds=%.6f%s\n",
-    NAME, workload, count, size, seconds, extra))
-end
 
 local function check(v, what, err)
   if v == nil or v == false then
@@ -298,10 +282,4 @@ cq:wrap(function()
   result = fn()
 end)
 local ok, err = cq:loop()
-os.remove(role == "server" and path or path .. ".c")
-if not ok then
-  io.stderr:write("error: ", tostring(err), "\n")
-  os.exit(1)
-end
-if role == "client" then report(result) end
-os.exit(0)
+protocol.finish(NAME, role, workload, path, count, size, ok, ok and result or err, extra)

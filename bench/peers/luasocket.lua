@@ -23,11 +23,6 @@ local function fail(msg)
   error(msg, 0)
 end
 
-local function unsupported(why)
-  io.stdout:write("unsupported: ", why, "\n")
-  os.exit(3)
-end
-
 local function check(v, what, err)
   if v == nil then
     fail(what .. ": " .. tostring(err))
@@ -35,22 +30,11 @@ local function check(v, what, err)
   return v
 end
 
-local role, workload, path = arg[1], arg[2], arg[3]
-local count, size = math.tointeger(tonumber(arg[4])), math.tointeger(tonumber(arg[5]))
-if (role ~= "server" and role ~= "client") or not workload or not path
-  or not count or count < 0 or not size or size < 0
-  or (size == 0 and workload ~= "connect" and workload ~= "dgram") then
-  io.stderr:write("usage: luasocket.lua server|client WORKLOAD PATH COUNT SIZE\n")
-  os.exit(2)
-end
+local protocol = dofile(arg[0]:gsub("[^/]*$", "") .. "protocol.lua")
+local unsupported = protocol.unsupported
+local role, workload, path, count, size = protocol.args(NAME)
 
 local extra = ""  -- more fields for the result line (W5)
-
-local function report(seconds)
-  io.stdout:write(string.format(
-    "result peer=%s workload=%s count=%d size=%d seconds=%.6f%s\n",
-    NAME, workload, count, size, seconds, extra))
-end
 
 -- Stream server socket bound to PATH and listening.
 local function listener(backlog)
@@ -289,10 +273,4 @@ if not fn then
 end
 
 local ok, res = pcall(fn)
-os.remove(role == "server" and path or path .. ".c")
-if not ok then
-  io.stderr:write("error: ", tostring(res), "\n")
-  os.exit(1)
-end
-if role == "client" then report(res) end
-os.exit(0)
+protocol.finish(NAME, role, workload, path, count, size, ok, res, extra)

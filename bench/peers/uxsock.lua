@@ -8,12 +8,8 @@ local uxsock = require("uxsock")
 local monotime = require("system").monotime
 local memory = dofile(arg[0]:gsub("[^/]*$", "") .. "memory.lua")
 
-local role, workload, path = arg[1], arg[2], arg[3]
-local count, size = math.tointeger(tonumber(arg[4])), math.tointeger(tonumber(arg[5]))
-if not (role and workload and path and count and size) then
-  io.stderr:write("usage: uxsock.lua server|client WORKLOAD PATH COUNT SIZE\n")
-  os.exit(2)
-end
+local protocol = dofile(arg[0]:gsub("[^/]*$", "") .. "protocol.lua")
+local role, workload, path, count, size = protocol.args("uxsock")
 
 local function fail(fmt, ...)
   io.stderr:write("error: ", string.format(fmt, ...), "\n")
@@ -25,11 +21,9 @@ local function check(ok, err, ...)
   return ok, err, ...
 end
 
-local function report(seconds)
-  io.write(string.format("result peer=uxsock workload=%s count=%d size=%d seconds=%.6f\n",
-                         workload, count, size, seconds))
+local function report(seconds, extra)
+  protocol.result("uxsock", workload, count, size, seconds, extra)
 end
-
 local server, client = {}, {}
 
 -- pingpong: one buffer each side, so a round trip makes no string; the
@@ -171,8 +165,7 @@ function client.handles()
   local seconds, extra, conns = memory.measure(count, function()
     return check(uxsock.connect(path))
   end, monotime)
-  io.write(string.format("result peer=uxsock workload=%s count=%d size=%d seconds=%.6f%s\n",
-                         workload, count, size, seconds, extra))
+  report(seconds, extra)
   for i = 1, count do conns[i]:close() end
 end
 
