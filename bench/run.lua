@@ -298,7 +298,8 @@ local function count_mode()
   print(string.format("%-9s %-9s %-6s %12s %12s", "workload", "peer", "side", "instr/op",
                       "syscalls/op"))
   for _, w in ipairs(workloads) do
-    for _, peer in ipairs(peers) do
+    -- W5 measures memory, not operations
+    for _, peer in ipairs(COUNTS[w.name] and peers or {}) do
       for _, side in ipairs({ "client", "server" }) do
         local n = COUNTS[w.name]
         local ir, calls, ok = {}, {}, true
