@@ -30,6 +30,10 @@ describe("uxsock.buffer", function()
     assert.same({ 3, 4 }, { b:find("ll") })
     assert.is_nil(b:find("ll", 5))
     assert.is_nil(b:find("x"))
+    for _, init in ipairs({ 1, 5, 12, -3, -100, 0 }) do  -- the empty string
+      assert.same({ s:find("", init, true) }, { b:find("", init) })
+    end
+    assert.is_nil(b:find("", 13))  -- past #b + 1 (as string.find from 5.2 on)
     assert.is_nil(b:find("l."))  -- plain: "." is no pattern
   end)
 

@@ -148,14 +148,18 @@ static int b_find (lua_State *L) {
   size_t len, from, n;
   const char *s = luaL_checklstring(L, 2, &len);
   const char *p, *end;
-  ux_range(luaL_optinteger(L, 3, 1), -1, b->size, &from, &n);
-  p = b->data + from;
-  end = b->data + from + n;
-  if (len == 0) {
-    lua_pushinteger(L, (lua_Integer)from + 1);
-    lua_pushinteger(L, (lua_Integer)from);
+  lua_Integer init = luaL_optinteger(L, 3, 1);
+  ux_range(init, -1, b->size, &from, &n);
+  if (len == 0) {  /* as string.find: found at init, if init is in 1..#b+1 */
+    lua_Integer size = (lua_Integer)b->size;
+    init = init < 0 ? (init < -size ? 1 : size + init + 1) : (init == 0 ? 1 : init);
+    if (init > size + 1) { luaL_pushfail(L); return 1; }
+    lua_pushinteger(L, init);
+    lua_pushinteger(L, init - 1);
     return 2;
   }
+  p = b->data + from;
+  end = b->data + from + n;
   while ((size_t)(end - p) >= len) {
     const char *q = (const char *)memchr(p, s[0], (size_t)(end - p) - len + 1);
     if (q == NULL) break;

@@ -12,15 +12,15 @@
 #include "handle.h"
 #include "kinds.h"
 
-/* the kind an open Unix socket is, or an errno value */
-static int kindof (int fd, int *kind) {
-  int type, listening;
-  int err = ux_sockinfo(fd, &type, &listening);
+/* the kind of an open Unix socket and its type, or an errno value */
+static int kindof (int fd, int *kind, int *type) {
+  int listening;
+  int err = ux_sockinfo(fd, type, &listening);
   if (err != 0) return err;
   if (listening) *kind = UX_LISTENER;
-  else if (type == SOCK_STREAM) *kind = UX_STREAM;
-  else if (type == SOCK_SEQPACKET) *kind = UX_SEQPACKET;
-  else if (type == SOCK_DGRAM) *kind = UX_DATAGRAM;
+  else if (*type == SOCK_STREAM) *kind = UX_STREAM;
+  else if (*type == SOCK_SEQPACKET) *kind = UX_SEQPACKET;
+  else if (*type == SOCK_DGRAM) *kind = UX_DATAGRAM;
   else return EPROTOTYPE;
   return 0;
 }
@@ -29,14 +29,13 @@ UXSOCK_API int uxsock_pushfd (lua_State *L, int fd, const char *kind) {
   int k, want, type, err;
   ux_handle *h;
   if (fd < 0) return EBADF;
-  if ((err = kindof(fd, &k)) != 0) return err;
+  if ((err = kindof(fd, &k, &type)) != 0) return err;
   if (kind != NULL) {
     for (want = 0; want < UX_NKINDS; want++)
       if (strcmp(kind, ux_kindnames[want]) == 0) break;
     if (want == UX_NKINDS) return EINVAL;
     if (want != k) return EPROTOTYPE;
   }
-  if ((err = ux_socktype(fd, &type)) != 0) return err;
   ux_open_kinds(L);  /* the host may not have required uxsock yet */
   h = ux_newhandle(L, k);  /* the only step that can raise: fd not yet ours */
   if ((err = ux_setnonblocking(fd, 0)) != 0 ||
