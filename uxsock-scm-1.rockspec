@@ -24,7 +24,9 @@ build = {
       sources = {
         "src/dgram.c", "src/handle.c", "src/io.c", "src/listener.c",
         "src/reader.c", "src/stream.c", "src/sys.c", "src/uxsock.c",
-        "src/with.c", "src/capi.c", "src/buffer.c",
+        "src/with.c", "src/capi.c", "src/buffer.c", "src/fdpass.c",
+        "src/sysmsg.c", "src/poll.c", "src/syspoll.c", "src/options.c",
+        "src/batch.c",
       },
       incdirs = { "src" },
     },

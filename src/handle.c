@@ -8,6 +8,7 @@
 */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "handle.h"
@@ -528,3 +529,68 @@ void ux_newkind (lua_State *L, int kind, const luaL_Reg *methods) {
   lua_rawsetp(L, -2, &handle_mark);
   lua_pop(L, 1);
 }
+
+/* adds methods to the kinds in a mask, after ux_newkind made them: for
+** a file of methods that several kinds share (fdpass.c, options.c) */
+void ux_addmethods (lua_State *L, int kinds, const luaL_Reg *methods) {
+  int k;
+  for (k = 0; k < UX_NKINDS; k++) {
+    if (!(kinds & UX_K(k))) continue;
+    luaL_getmetatable(L, metanames[k]);
+    lua_getfield(L, -1, "__index");
+    lua_pushvalue(L, -2);
+    ux_pushbuffermeta(L);
+    luaL_setfuncs(L, methods, 2);
+    lua_pop(L, 2);
+  }
+}
+
+/* {======================================================
+** Descriptors of any object
+** ======================================================= */
+
+/* the FILE* of a Lua io file at idx: NULL for a closed file, and
+** *isfile = 0 for a value that is not a Lua file. Every Lua keeps the
+** FILE* first in its file userdata: FILE ** on 5.1, luaL_Stream on 5.2+
+** (closed when closef is NULL), LuaJIT's IOFileUD (fp NULL when closed). */
+FILE *ux_tofile (lua_State *L, int idx, int *isfile) {
+  void *p = luaL_testudata(L, idx, LUA_FILEHANDLE);
+  *isfile = (p != NULL);
+  if (p == NULL) return NULL;
+#if LUA_VERSION_NUM >= 502
+  if (((luaL_Stream *)p)->closef == NULL) return NULL;
+#endif
+  return *(FILE **)p;
+}
+
+int ux_checkfdobj (lua_State *L, int idx, int arg, const char *what) {
+  ux_handle *h;
+  int isfile;
+  FILE *f;
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    lua_Integer fd = lua_tointeger(L, idx);
+    if (!lua_isinteger(L, idx) || fd < 0 || fd > 0x7fffffff)
+      luaL_argerror(L, arg, lua_pushfstring(L, "%s: descriptor must be an "
+                    "integer >= 0", what));
+    return (int)fd;
+  }
+  if ((h = ux_tohandle(L, idx)) != NULL) {
+    if (h->fd < 0)
+      luaL_argerror(L, arg, lua_pushfstring(L, "%s: attempt to use a closed "
+                    "%s", what, ux_kindnames[h->kind]));
+    return h->fd;
+  }
+  f = ux_tofile(L, idx, &isfile);
+  if (isfile) {
+    if (f == NULL)
+      luaL_argerror(L, arg, lua_pushfstring(L, "%s: attempt to use a closed "
+                    "file", what));
+    return fileno(f);
+  }
+  return luaL_argerror(L, arg, lua_pushfstring(L, "%s: uxsock handle, Lua "
+                       "file or descriptor expected, got %s", what,
+                       luaL_typename(L, idx)));
+}
+
+/* }====================================================== */

@@ -9,6 +9,8 @@
 #ifndef UXSOCK_HANDLE_H
 #define UXSOCK_HANDLE_H
 
+#include <stdio.h>
+
 #include "lua.h"
 #include "lauxlib.h"
 #include "compat.h"
@@ -51,6 +53,15 @@ void ux_setname (lua_State *L, int hidx, int nameidx);
 int ux_pushname (lua_State *L, int hidx);
 void ux_closehandle (lua_State *L, ux_handle *h, int hidx);
 void ux_newkind (lua_State *L, int kind, const luaL_Reg *methods);
+void ux_addmethods (lua_State *L, int kinds, const luaL_Reg *methods);
+
+/* the descriptor of a uxsock handle, an open Lua io file or an integer
+** >= 0 at idx; raises "bad argument #arg (what: ...)" for anything else,
+** a closed handle or a closed file */
+int ux_checkfdobj (lua_State *L, int idx, int arg, const char *what);
+/* the FILE* of an open Lua file at idx (NULL if closed or not a file;
+** *isfile tells which) */
+FILE *ux_tofile (lua_State *L, int idx, int *isfile);
 
 int ux_sockettype (int kind);
 int ux_settimeout (ux_handle *h, double t);

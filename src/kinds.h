@@ -16,6 +16,16 @@ void ux_open_listener (lua_State *L);
 void ux_open_stream (lua_State *L);
 void ux_open_datagram (lua_State *L);
 
+/* methods several kinds share, added after the kinds are made */
+void ux_open_fdpass (lua_State *L);   /* fdpass.c: sendfds, recvfds, ... */
+void ux_open_options (lua_State *L);  /* options.c: setoption, getoption */
+void ux_open_batch (lua_State *L);    /* batch.c: sendmany, recvmany */
+
+/* module functions of the files that are not a kind */
+extern const luaL_Reg ux_fdpass_functions[];
+extern const luaL_Reg ux_poll_functions[];
+void ux_open_poll (lua_State *L);     /* poll.c: the poller's metatable */
+
 /* the metatables of every kind, made once per Lua state (uxsock.c) */
 void ux_open_kinds (lua_State *L);
 

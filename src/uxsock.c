@@ -13,6 +13,10 @@
 **   dgram.c     datagram, sendto, recvfrom
 **   buffer.c    uxsock.buffer, the byte array recvinto fills
 **   with.c      uxsock.with, the scoped handle of every Lua version
+**   fdpass.c    descriptors and credentials in messages (sysmsg.c)
+**   poll.c      uxsock.poll and the epoll poller (syspoll.c)
+**   options.c   setoption and getoption
+**   batch.c     sendmany and recvmany (sendmmsg, recvmmsg)
 **   capi.c      the C API of uxsock.h: descriptors to and from a host
 **   compat.h    the Lua 5.4 C API on 5.1, 5.2, 5.3 and LuaJIT
 */
@@ -93,10 +97,17 @@ static const struct { const char *name; int value; } codes[] = {
 };
 
 void ux_open_kinds (lua_State *L) {
+  int made = (lua_getfield(L, LUA_REGISTRYINDEX, "uxsock.stream") != LUA_TNIL);
+  lua_pop(L, 1);
+  if (made) return;  /* once per Lua state */
   ux_open_buffer(L);
   ux_open_listener(L);
   ux_open_stream(L);
   ux_open_datagram(L);
+  ux_open_fdpass(L);
+  ux_open_options(L);
+  ux_open_batch(L);
+  ux_open_poll(L);
 }
 
 UXSOCK_API int luaopen_uxsock (lua_State *L) {
@@ -108,6 +119,8 @@ UXSOCK_API int luaopen_uxsock (lua_State *L) {
   luaL_setfuncs(L, ux_stream_functions, 0);
   luaL_setfuncs(L, ux_datagram_functions, 0);
   luaL_setfuncs(L, ux_buffer_functions, 0);
+  luaL_setfuncs(L, ux_fdpass_functions, 0);
+  luaL_setfuncs(L, ux_poll_functions, 0);
   for (i = 0; codes[i].name != NULL; i++) {
     lua_pushinteger(L, codes[i].value);
     lua_setfield(L, -2, codes[i].name);

@@ -1,0 +1,2 @@
+/* syspoll.c: (being written) poll and epoll, no Lua. */
+typedef int ux_syspoll_placeholder_;
