@@ -137,6 +137,8 @@ static inline lua_Integer ux_checkinteger (lua_State *L, int arg) {
 
 #if LUA_VERSION_NUM == 501
 
+#define lua_rawlen(L, idx)  lua_objlen(L, idx)
+
 static inline int ux_absindex (lua_State *L, int idx) {
   return (idx > 0 || idx <= LUA_REGISTRYINDEX) ? idx : lua_gettop(L) + idx + 1;
 }

@@ -6,10 +6,16 @@
 ** handle.c: making, checking, naming and closing handles; the methods
 ** every kind shares; errors and addresses as Lua sees them.
 */
+#if !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE  200809L  /* fileno */
+#endif
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "lualib.h"  /* LUA_FILEHANDLE */
 
 #include "handle.h"
 #include "buffer.h"

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include "sys.h"
 
@@ -447,6 +449,126 @@ int ux_recv (int fd, char *p, size_t len, size_t *n, size_t *full,
 
 
 /* {======================================================
+** Batches
+** ======================================================= */
+
+#define UX_BATCH  64  /* messages per sendmmsg/recvmmsg: headers on the stack */
+
+/* fills the header of one message: its bytes and, maybe, its name */
+static void msg_init (struct msghdr *m, struct iovec *io, void *name,
+                      socklen_t namelen) {
+  memset(m, 0, sizeof(*m));
+  m->msg_iov = io;
+  m->msg_iovlen = 1;
+  m->msg_name = name;
+  m->msg_namelen = namelen;
+}
+
+int ux_sendmany (int fd, const struct iovec *msgs, size_t count,
+                 const ux_addr *to, size_t *sent, ux_deadline *d) {
+  int tries = 0;
+  *sent = 0;
+  while (*sent < count) {
+    int err;
+#if defined(__linux__)
+    struct mmsghdr mm[UX_BATCH];
+    size_t k = count - *sent, i;
+    int r;
+    if (k > UX_BATCH) k = UX_BATCH;
+    for (i = 0; i < k; i++) {
+      msg_init(&mm[i].msg_hdr, (struct iovec *)&msgs[*sent + i],
+               to ? (void *)&to->sa : NULL, to ? to->len : 0);
+      mm[i].msg_len = 0;
+    }
+    r = sendmmsg(fd, mm, (unsigned)k, UX_SENDFLAGS);
+    if (r > 0) { *sent += (size_t)r; tries = 0; continue; }
+    err = errno;
+#else
+    size_t n;
+    err = ux_send(fd, (const char *)msgs[*sent].iov_base, msgs[*sent].iov_len,
+                  to, &n, d);
+    if (err == 0) { (*sent)++; continue; }
+    return err;  /* ux_send waited already */
+#endif
+    if (err == EINTR) continue;
+    if (!would_block(err)) return err;
+    if ((err = ux_wait(fd, POLLOUT, d)) != 0) return err;
+    if (to != NULL) backoff(tries++, d);
+  }
+  return 0;
+}
+
+/* records message i of a batch: flags MSG_TRUNC made r its real length */
+static void slot_set (ux_slot *s, size_t r, size_t max, int cut,
+                      socklen_t fromlen) {
+  s->len = r < max ? r : max;
+  s->full = r > max ? r : (cut ? max + 1 : r);
+  s->fromlen = fromlen;
+}
+
+int ux_recvmany (int fd, char *base, size_t max, ux_slot *slots,
+                 size_t count, int wantfrom, size_t *got, ux_deadline *d) {
+  int flags = 0;
+#if defined(__linux__)
+  flags = MSG_TRUNC;
+#endif
+  *got = 0;
+  while (*got < count) {
+    size_t k = count - *got, i;
+    int r, err, more = (*got > 0);  /* after the first: take, never wait */
+#if defined(__linux__)
+    struct mmsghdr mm[UX_BATCH];
+    struct iovec io[UX_BATCH];
+    if (k > UX_BATCH) k = UX_BATCH;
+    for (i = 0; i < k; i++) {
+      ux_slot *s = &slots[*got + i];
+      io[i].iov_base = base + (*got + i) * max;
+      io[i].iov_len = max;
+      msg_init(&mm[i].msg_hdr, &io[i], wantfrom ? &s->from : NULL,
+               wantfrom ? (socklen_t)sizeof(s->from) : 0);
+      mm[i].msg_len = 0;
+    }
+    r = recvmmsg(fd, mm, (unsigned)k,
+                 flags | (more ? MSG_DONTWAIT : MSG_WAITFORONE), NULL);
+    if (r > 0) {
+      for (i = 0; i < (size_t)r; i++)
+        slot_set(&slots[*got + i], mm[i].msg_len, max,
+                 (mm[i].msg_hdr.msg_flags & MSG_TRUNC) != 0,
+                 mm[i].msg_hdr.msg_namelen);
+      *got += (size_t)r;
+      if ((size_t)r < k) return 0;  /* the queue is empty */
+      continue;
+    }
+#else
+    struct msghdr m;
+    struct iovec io;
+    ux_slot *s = &slots[*got];
+    (void)k; (void)i;
+    io.iov_base = base + *got * max;
+    io.iov_len = max;
+    msg_init(&m, &io, wantfrom ? &s->from : NULL,
+             wantfrom ? (socklen_t)sizeof(s->from) : 0);
+    r = (int)recvmsg(fd, &m, flags | (more ? MSG_DONTWAIT : 0));
+    if (r >= 0) {
+      slot_set(s, (size_t)r, max, (m.msg_flags & MSG_TRUNC) != 0,
+               m.msg_namelen);
+      (*got)++;
+      continue;
+    }
+#endif
+    err = errno;
+    if (err == EINTR) continue;
+    if (more) return 0;  /* what came is returned; an error comes next */
+    if (!would_block(err)) return err;
+    if ((err = ux_wait(fd, POLLIN, d)) != 0) return err;
+  }
+  return 0;
+}
+
+/* }====================================================== */
+
+
+/* {======================================================
 ** Information
 ** ======================================================= */
 
@@ -481,6 +603,33 @@ int ux_peercred (int fd, long *pid, long *uid, long *gid) {
   (void)fd; *pid = *uid = *gid = -1;
   return ENOTSUP;
 #endif
+}
+
+int ux_setsockopt (int fd, int level, int name, int value) {
+  if (setsockopt(fd, level, name, &value, sizeof(value)) < 0) return errno;
+  return 0;
+}
+
+int ux_getsockopt (int fd, int level, int name, int *value) {
+  socklen_t len = sizeof(*value);
+  *value = 0;
+  if (getsockopt(fd, level, name, value, &len) < 0) return errno;
+  return 0;
+}
+
+int ux_queued (int fd, int out, int *value) {
+  unsigned long req;
+  *value = 0;
+#if defined(TIOCOUTQ)  /* Linux: SIOCOUTQ; elsewhere FIONWRITE */
+  req = out ? TIOCOUTQ : FIONREAD;
+#elif defined(FIONWRITE)
+  req = out ? FIONWRITE : FIONREAD;
+#else
+  if (out) return ENOTSUP;
+  req = FIONREAD;
+#endif
+  if (ioctl(fd, req, value) < 0) return errno;
+  return 0;
 }
 
 int ux_socktype (int fd, int *type) {

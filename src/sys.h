@@ -78,6 +78,31 @@ int ux_send (int fd, const char *p, size_t len, const ux_addr *to,
 int ux_recv (int fd, char *p, size_t len, size_t *n, size_t *full,
              struct sockaddr_un *from, socklen_t *fromlen, ux_deadline *d);
 
+/* batches: sendmmsg/recvmmsg on Linux, one call per message elsewhere.
+** ux_sendmany sends msgs[0 .. count) (to 'to' when it is not NULL),
+** *sent counting those that went, within one deadline. ux_recvmany waits
+** (by d) for the first message, then takes what is queued without
+** waiting, up to count: message i goes to base + i * max, its length
+** and real length (full > len when cut; max + 1 when unknown) and, with
+** wantfrom, its sender to slots[i]. */
+typedef struct ux_slot {
+  size_t len, full;
+  struct sockaddr_un from;
+  socklen_t fromlen;
+} ux_slot;
+
+struct iovec;
+int ux_sendmany (int fd, const struct iovec *msgs, size_t count,
+                 const ux_addr *to, size_t *sent, ux_deadline *d);
+int ux_recvmany (int fd, char *base, size_t max, ux_slot *slots,
+                 size_t count, int wantfrom, size_t *got, ux_deadline *d);
+
+/* socket options: an int in, an int out */
+int ux_setsockopt (int fd, int level, int name, int value);
+int ux_getsockopt (int fd, int level, int name, int *value);
+/* bytes waiting to be read (SIOCINQ/FIONREAD), or not yet sent (SIOCOUTQ) */
+int ux_queued (int fd, int out, int *value);
+
 int ux_shutdown (int fd, int how);
 int ux_getname (int fd, int peer, struct sockaddr_un *sa, socklen_t *len);
 int ux_peercred (int fd, long *pid, long *uid, long *gid);
