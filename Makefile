@@ -30,7 +30,7 @@ HOST      = $(BUILD)/embed-host
 VERSIONS  = lua5.1 lua5.2 lua5.3 lua5.4 luajit
 
 .PHONY: all test test-all demo embed rock lint docs install clean deps \
-        bench bench-count bench-plot
+        bench bench-count bench-plot bench-limits
 all: $(MODULE) $(STATIC)
 
 $(MODULE): $(OBJS)
@@ -94,6 +94,15 @@ bench: $(MODULE) $(RAW)
 bench-count: $(MODULE) $(RAW)
 	@sh .ci/deps bench
 	lua5.4 bench/run.lua --count --peers raw,uxsock $(BENCH_ARGS)
+
+# the kernel's own ceiling for batched datagrams, raw C (bench/limits/)
+bench/build/batch: bench/limits/batch.c
+	@mkdir -p bench/build
+	$(CC) -std=c99 -O2 -Wall -Wextra -pedantic -o $@ $<
+
+bench-limits: bench/build/batch
+	@sh .ci/deps bench
+	lua5.4 bench/limits/run.lua bench/build/batch
 
 bench-plot:
 	@sh .ci/deps bench

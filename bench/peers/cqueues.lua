@@ -169,6 +169,13 @@ function server.bulkbuf()
 end
 client.bulkbuf = server.bulkbuf
 
+-- W3b: dgrambatch ----------------------------------------------------------
+
+function server.dgrambatch()
+  unsupported("cqueues has no batched datagram call")
+end
+client.dgrambatch = server.dgrambatch
+
 -- W3: dgram ----------------------------------------------------------------
 
 -- cqueues' reads cannot tell an empty datagram from no data (it waits on).

@@ -167,6 +167,13 @@ function server.bulkbuf()
 end
 client.bulkbuf = server.bulkbuf
 
+-- W3b: dgrambatch ----------------------------------------------------------
+
+function server.dgrambatch()
+  unsupported("LuaSocket has no batched datagram call")
+end
+client.dgrambatch = server.dgrambatch
+
 -- W3: dgram ----------------------------------------------------------------
 
 function server.dgram()

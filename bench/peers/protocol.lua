@@ -10,7 +10,7 @@ function protocol.args(name)
   local count, size = math.tointeger(tonumber(arg[4])), math.tointeger(tonumber(arg[5]))
   if (role ~= "server" and role ~= "client") or not workload or not path
     or not count or count < 0 or not size or size < 0
-    or (size == 0 and workload ~= "connect" and workload ~= "dgram") then
+    or (size == 0 and workload ~= "connect" and not workload:match("^dgram")) then
     io.stderr:write("usage: ", name, ".lua server|client WORKLOAD PATH COUNT SIZE\n")
     os.exit(2)
   end

@@ -216,6 +216,7 @@ WORKLOADS = {
     "bulkbuf": (bulkbuf_server, bulk_client),
     "dgram": (dgram_server, dgram_client),
     "connect": (connect_server, connect_client),
+    "dgrambatch": None,  # Python's socket has no sendmmsg/recvmmsg
 }
 
 
@@ -223,7 +224,7 @@ def main(argv):
     if len(argv) != 6 or argv[1] not in ("server", "client") or not argv[4].isdigit() \
             or not argv[5].isdigit():
         sys.stderr.write("usage: python.py server|client "
-                         "pingpong|bulk|bulkbuf|dgram|connect PATH COUNT SIZE\n")
+                         "pingpong|bulk|bulkbuf|dgram|dgrambatch|connect PATH COUNT SIZE\n")
         return 2
     role, workload, path = argv[1], argv[2], argv[3]
     count, size = int(argv[4]), int(argv[5])
@@ -236,6 +237,9 @@ def main(argv):
             raise Failure(f"SIZE must be at least 1 for {workload}")
         if count == 0 and workload == "dgram":
             raise Failure("COUNT must be at least 1 for dgram (the reply goes to the sender)")
+        if WORKLOADS[workload] is None:
+            print(f"unsupported: python has no batched datagram call ({workload})")
+            return 3
         server, client = WORKLOADS[workload]
         if role == "server":
             server(path, count, size, cleanup)

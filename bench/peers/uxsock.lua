@@ -133,6 +133,44 @@ function client.dgram()
   report(seconds)
 end
 
+-- dgrambatch: W3 through sendmany and recvmany, BATCH messages a call
+local BATCH = 64
+
+function server.dgrambatch()
+  local d <close> = check(uxsock.datagram(path))
+  local recvmany, got = d.recvmany, 0
+  while got < count do
+    local msgs, err = recvmany(d, BATCH, size + 1)  -- room to see a longer one
+    if not msgs then fail("%s", err) end
+    for i = 1, #msgs do
+      if #msgs[i] ~= size then fail("a datagram of %d bytes, expected %d", #msgs[i], size) end
+    end
+    got = got + #msgs
+  end
+  if got ~= count then fail("received %d datagrams, expected %d", got, count) end
+  check(d:sendto(tostring(count), path .. ".c"))
+end
+
+function client.dgrambatch()
+  local msg, batch = ("x"):rep(size), {}
+  for i = 1, BATCH do batch[i] = msg end
+  local t0 = monotime()
+  local d <close> = check(uxsock.datagram(path .. ".c"))
+  check(d:connect(path))
+  local sendmany, sent = d.sendmany, 0
+  while sent < count do
+    if count - sent < BATCH then
+      batch = {}
+      for i = 1, count - sent do batch[i] = msg end
+    end
+    sent = sent + check(sendmany(d, batch))
+  end
+  local reply = check(d:recv())
+  local seconds = monotime() - t0
+  if reply ~= tostring(count) then fail("reply %q", reply) end
+  report(seconds)
+end
+
 function server.connect()
   local l <close> = check(uxsock.listen(path, { backlog = 128 }))
   for _ = 1, count do
