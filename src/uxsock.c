@@ -29,6 +29,7 @@ raise.
 @module uxsock
 */
 #include <errno.h>
+#include <string.h>
 
 #include "uxsock.h"
 #include "handle.h"
@@ -72,6 +73,21 @@ static int l_type (lua_State *L) {
   if (h == NULL) luaL_pushfail(L);
   else if (h->fd < 0) lua_pushfstring(L, "closed %s", ux_kindnames[h->kind]);
   else lua_pushstring(L, ux_kindnames[h->kind]);
+  return 1;
+}
+
+/* __index of the module table: uxsock.loop is require("uxsock.loop"),
+** the scheduler in Lua (lua/uxsock/loop.lua), loaded on first use */
+static int l_index (lua_State *L) {
+  const char *key = lua_tostring(L, 2);
+  if (key == NULL || strcmp(key, "loop") != 0) return 0;
+  lua_getglobal(L, "require");
+  if (lua_type(L, -1) != LUA_TFUNCTION)
+    return luaL_error(L, "uxsock.loop needs require (the package library)");
+  lua_pushliteral(L, "uxsock.loop");
+  lua_call(L, 1, 1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, 1, "loop");  /* once: later lookups find the field */
   return 1;
 }
 
@@ -127,6 +143,10 @@ UXSOCK_API int luaopen_uxsock (lua_State *L) {
   }
   lua_pushliteral(L, UXSOCK_VERSION);
   lua_setfield(L, -2, "_VERSION");
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, l_index);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
   lua_getfield(L, -1, "type");
   ux_push_with(L, -1);
   lua_setfield(L, -3, "with");
