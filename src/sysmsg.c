@@ -138,9 +138,14 @@ int ux_sendctl (int fd, const char *p, size_t len, const ux_addr *to,
 ** Receiving
 ** ======================================================= */
 
-static void closeall (const int *fds, int n) {
+/* closes them and empties their slots: the caller's list may close what
+** is left in it later, and must not close a number used again by then */
+static void closeall (int *fds, int n) {
   int i;
-  for (i = 0; i < n; i++) ux_close(fds[i]);
+  for (i = 0; i < n; i++) {
+    ux_close(fds[i]);
+    fds[i] = -1;
+  }
 }
 
 /* takes what the kernel put in the control buffer */
