@@ -534,11 +534,10 @@ kernel vouches for: those the sender gave with `sendcred`, or, once
 `SO_PASSCRED` is on here, the sender's own for anything it sent. This
 call turns `SO_PASSCRED` on first; messages sent before that, with
 no `sendcred`, carry none (Linux then says pid 0 and the overflow uid:
-`cred` is `nil`, never a false uid 0). Turn it on before the peer sends
-(`recvcred` once, or the option) to have them for every message. On
-Linux an unbound socket with `SO_PASSCRED` on gets an abstract name
-when it connects or sends. A stream does not merge bytes of
-different senders into one call. Descriptors that come along are closed.
+`cred` is `nil`, never a false uid 0). So turn it on before the peer
+sends (a first `recvcred` does) to have them for every message. Linux
+gives an unbound socket with `SO_PASSCRED` on an abstract name when it
+connects or sends. Descriptors that come along are closed.
 @function stream:recvcred
 @within stream
 @tparam[opt=65536] integer max the most bytes to return
