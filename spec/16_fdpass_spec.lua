@@ -515,7 +515,7 @@ describe("descriptor passing", function()
     local E = "bad argument #%d to '%s' %%(%s%%)"
     local function bad(n, fname, msg, f) errmatch(E:format(n, fname, msg), f) end
     bad(2, "sendfds", "string or buffer expected, got table",
-        function() a.sendfds(a, {}, { 0 }) end)
+        function() a.sendfds(a, {}, {}) end)  -- data first
     bad(2, "sendfds", "empty data on a stream %(control data needs a byte%)",
         function() a.sendfds(a, "", { 0 }) end)
     bad(3, "sendfds", "table expected, got number", function() a.sendfds(a, "x", 0) end)

@@ -92,12 +92,11 @@ static ux_handle *newsockhandle (lua_State *L, int kind, int type) {
 /* Pushes the Lua value for the descriptor in *slot: a handle for a Unix
 ** socket, an io file for a file, pipe or device (when io is loaded), the
 ** integer otherwise. A handle or file takes the descriptor from the
-** slot at once; an integer leaves it there (*isint), for the caller to
-** clear when no later step can raise. Returns 0 or an errno value. */
-static int pushfdvalue (lua_State *L, int *slot, int *isint) {
+** slot at once; an integer leaves it there, for the caller to clear
+** when no later step can raise. Returns 0 or an errno value. */
+static int pushfdvalue (lua_State *L, int *slot) {
   int fd = *slot, type, listening, kind, err;
   const char *mode;
-  *isint = 0;
   switch (ux_fdclass(fd, &type, &listening, &mode)) {
     case UX_FD_UNIX:
       if (tokind(type, listening, &kind) != 0) break;
@@ -122,7 +121,6 @@ static int pushfdvalue (lua_State *L, int *slot, int *isint) {
     default: break;
   }
   lua_pushinteger(L, fd);
-  *isint = 1;
   return 0;
 }
 
@@ -131,7 +129,7 @@ static int pushfds (lua_State *L, fdlist *l, int n) {
   int i;
   lua_createtable(L, n, 0);
   for (i = 0; i < n; i++) {
-    int isint, err = pushfdvalue(L, &l->fd[i], &isint);
+    int err = pushfdvalue(L, &l->fd[i]);
     if (err != 0) return err;  /* the values made close when collected */
     lua_rawseti(L, -2, i + 1);
   }
@@ -253,39 +251,35 @@ static int checkfds (lua_State *L, int arg, int *fds) {
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
-  luaL_argcheck(L, n > 0, arg, "fds: an empty list (1 to 253 descriptors)");
+  if (n == 0)
+    luaL_argerror(L, arg, lua_pushfstring(L, "fds: an empty list (1 to %d "
+                  "descriptors)", UX_MAXFDS));
   return n;
 }
 
-/* the data to send, and the name of a datagram socket's destination
-** (*to, or NULL) at arg 'toarg' */
-static const char *checkdata (lua_State *L, ux_handle *h, size_t *len,
-                              int toarg, ux_addr *addr, ux_addr **to) {
-  const char *p = ux_checkbytes(L, 2, len);
+/* sendfds (the list at fdsarg) and sendcred (fdsarg 0): the data at 2,
+** a datagram's destination after the list */
+static int sendctl (lua_State *L, const char *op, int fdsarg) {
+  ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED | UX_K(UX_DATAGRAM));
+  int fds[UX_MAXFDS];
+  int nfds = 0, toarg = fdsarg ? fdsarg + 1 : 3, err;
+  ux_addr addr, *to = NULL;
+  ux_deadline d;
+  size_t len, n;
+  const char *p = ux_checkbytes(L, 2, &len);
   /* a stream has no messages: the control data rides on a byte, and a
   ** send of no bytes carries nothing (the descriptors would be lost) */
-  luaL_argcheck(L, *len > 0 || h->kind != UX_STREAM, 2,
+  luaL_argcheck(L, len > 0 || h->kind != UX_STREAM, 2,
                 "empty data on a stream (control data needs a byte)");
-  *to = NULL;
+  if (fdsarg) nfds = checkfds(L, fdsarg, fds);
   if (!lua_isnoneornil(L, toarg)) {
     luaL_argcheck(L, h->kind == UX_DATAGRAM, toarg,
                   "a name is for datagram sockets only");
-    ux_checkaddr(L, toarg, addr);
-    *to = addr;
+    ux_checkaddr(L, toarg, &addr);
+    to = &addr;
   }
-  return p;
-}
-
-static int sendctl (lua_State *L, const char *op, int toarg,
-                    const int *fds, int nfds, int cred) {
-  ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED | UX_K(UX_DATAGRAM));
-  ux_addr addr, *to;
-  size_t len, n;
-  const char *p = checkdata(L, h, &len, toarg, &addr, &to);
-  ux_deadline d;
-  int err;
   ux_deadline_init(&d, h->timeout);
-  err = ux_sendctl(h->fd, p, len, to, fds, nfds, cred, &n, &d);
+  err = ux_sendctl(h->fd, p, len, to, fds, nfds, fdsarg == 0, &n, &d);
   if (err != 0) {
     if (to != NULL) return ux_failname(L, toarg, op, err);
     return ux_fail(L, 1, op, err);
@@ -331,11 +325,7 @@ from `recvfds`. This side keeps its own.
 @fail `nil, msg, code`
 */
 static int m_sendfds (lua_State *L) {
-  int fds[UX_MAXFDS];
-  int nfds;
-  ux_checkhandle(L, 1, UX_CONNECTED | UX_K(UX_DATAGRAM));
-  nfds = checkfds(L, 3, fds);
-  return sendctl(L, "sendfds", 4, fds, nfds, 0);
+  return sendctl(L, "sendfds", 3);
 }
 
 /***
@@ -370,7 +360,7 @@ by `connect`; the receiver reads them with `recvcred`. Linux only.
 @fail `nil, msg, code` (`ENOTSUP` elsewhere than Linux)
 */
 static int m_sendcred (lua_State *L) {
-  return sendctl(L, "sendcred", 3, NULL, 0, 1);
+  return sendctl(L, "sendcred", 0);
 }
 
 /* }====================================================== */
@@ -430,11 +420,10 @@ static int recvctl (lua_State *L, ux_handle *h, const char *op, size_t max,
 
 /* bytes a stream's reader buffered: they come first, with no control
 ** data (what came with them went when they were read) */
-static int buffered (lua_State *L, ux_handle *h, size_t max) {
+static void buffered (lua_State *L, ux_handle *h, size_t max) {
   size_t n = h->rb.len < max ? h->rb.len : max;
   lua_pushlstring(L, h->rb.p + h->rb.pos, n);
   ux_rbuf_consume(L, &h->rb, n);
-  return 1;
 }
 
 /***
@@ -491,8 +480,9 @@ static int m_recvfds (lua_State *L) {
   size_t full;
   fdlist *l;
   ux_ctl c;
-  luaL_argcheck(L, maxfds >= 1 && maxfds <= UX_MAXFDS, 3,
-                "maxfds must be 1 to 253");
+  if (maxfds < 1 || maxfds > UX_MAXFDS)
+    luaL_argerror(L, 3, lua_pushfstring(L, "maxfds must be 1 to %d",
+                                        UX_MAXFDS));
   lua_settop(L, 3);
   if (h->kind == UX_STREAM && h->rb.len > 0) {
     buffered(L, h, max);
