@@ -232,6 +232,45 @@ describe("descriptor passing", function()
     fds[1]:close()
   end)
 
+  it("sendfds never raises SIGPIPE; each call is one system call, with the flags", function()
+    local a, b = pair()
+    local s1 = pair()
+    b:close()
+    local r, err, code = a:sendfds("x", { s1 })
+    assert.is_nil(r)
+    assert.equal(uxsock.EPIPE, code)
+    assert.equal("sendfds: Broken pipe", err)
+    -- traced: MSG_NOSIGNAL on each send, MSG_CMSG_CLOEXEC on each receive
+    local dir = h.tmpdir()
+    local script, out = dir .. "/traced.lua", dir .. "/strace.out"
+    h.writefile(script, [[
+      local uxsock = require("uxsock")
+      local a, b = uxsock.socketpair()
+      for _ = 1, 3 do
+        assert(a:sendfds("x", { a }))
+        assert(a:sendcred("y"))
+        local _, fds = assert(b:recvfds())
+        fds[1]:close()
+        assert(b:recvcred())
+      end
+    ]])
+    local output, how, rc = h.run("timeout 60 strace -o " .. h.q(out) ..
+                                  " -e trace=sendmsg,recvmsg " .. h.luacmd(script))
+    assert.same({ "exit", 0 }, { how, rc }, output)
+    local sends, recvs = 0, 0
+    for line in io.lines(out) do
+      if line:match("^sendmsg%(") then
+        sends = sends + 1
+        assert.matches("MSG_NOSIGNAL", line)
+        assert.matches(sends % 2 == 1 and "SCM_RIGHTS" or "SCM_CREDENTIALS", line)
+      elseif line:match("^recvmsg%(") then
+        recvs = recvs + 1
+        assert.matches("MSG_CMSG_CLOEXEC", line)
+      end
+    end
+    assert.same({ 6, 6 }, { sends, recvs })
+  end)
+
   it("recvfds follows the handle's timeout", function()
     local _, b = pair()
     b:settimeout(0)
