@@ -11,25 +11,13 @@
 #include "uxsock.h"
 #include "handle.h"
 #include "kinds.h"
-
-/* the kind of an open Unix socket and its type, or an errno value */
-static int kindof (int fd, int *kind, int *type) {
-  int listening;
-  int err = ux_sockinfo(fd, type, &listening);
-  if (err != 0) return err;
-  if (listening) *kind = UX_LISTENER;
-  else if (*type == SOCK_STREAM) *kind = UX_STREAM;
-  else if (*type == SOCK_SEQPACKET) *kind = UX_SEQPACKET;
-  else if (*type == SOCK_DGRAM) *kind = UX_DATAGRAM;
-  else return EPROTOTYPE;
-  return 0;
-}
+#include "fdpass.h"
 
 UXSOCK_API int uxsock_pushfd (lua_State *L, int fd, const char *kind) {
   int k, want, type, err;
   ux_handle *h;
   if (fd < 0) return EBADF;
-  if ((err = kindof(fd, &k, &type)) != 0) return err;
+  if ((err = ux_fdkind(fd, &k, &type)) != 0) return err;
   if (kind != NULL) {
     for (want = 0; want < UX_NKINDS; want++)
       if (strcmp(kind, ux_kindnames[want]) == 0) break;

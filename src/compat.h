@@ -16,6 +16,9 @@
 **          luaL_pushresultsize (only for sizes up to LUAL_BUFFERSIZE,
 **          which is how uxsock uses them);
 **          LuaJIT: a luaL_checkoption that refuses non-strings
+**   all    a Lua io file made from C for a descriptor (ux_newfile,
+**          ux_setfile): luaL_Stream on 5.2+; 5.1 and LuaJIT have no
+**          such API, so io.open makes the file there
 ** Names are mapped with macros to static functions with a ux_ prefix, so
 ** nothing clashes with what LuaJIT already declares. They are static
 ** inline: a file that does not call one gets no warning for it.
@@ -23,7 +26,9 @@
 #ifndef UXSOCK_COMPAT_H
 #define UXSOCK_COMPAT_H
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 
 #include "lua.h"
 #include "lauxlib.h"
@@ -203,5 +208,96 @@ static inline int ux_checkoption (lua_State *L, int arg, const char *def,
 #define luaL_pushresultsize(B, sz)   (luaL_addsize(B, sz), luaL_pushresult(B))
 
 #endif
+
+
+/* {======================================================
+** Lua io files made from C (fdpass.c)
+** ======================================================= */
+
+/* POSIX's fileno (ux_checkfdobj), which <stdio.h> hides under -std=c99
+** unless a feature macro asks for it; declaring it again is harmless */
+int (fileno) (FILE *stream);
+
+/* ux_newfile pushes a closed Lua io file and returns it, for ux_setfile
+** to give it an open FILE* (no Lua call in between: nothing can raise
+** while the FILE* is nobody's). NULL with *err = 0 when the io library
+** is not loaded, NULL with an errno value when no file could be made. */
+
+#if LUA_VERSION_NUM >= 502
+
+/* the close of liolib's io.open files (io_fclose) */
+static inline int ux_io_fclose (lua_State *L) {
+  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  errno = 0;
+  return luaL_fileresult(L, (fclose(p->f) == 0), NULL);
+}
+
+static inline void *ux_newfile (lua_State *L, int *err) {
+  luaL_Stream *p;
+  *err = 0;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_FILEHANDLE) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+#if LUA_VERSION_NUM >= 504
+  p = (luaL_Stream *)lua_newuserdatauv(L, sizeof(luaL_Stream), 0);
+#else
+  p = (luaL_Stream *)lua_newuserdata(L, sizeof(luaL_Stream));
+#endif
+  p->f = NULL;
+  p->closef = NULL;  /* closed */
+  lua_insert(L, -2);
+  lua_setmetatable(L, -2);
+  return p;
+}
+
+static inline void ux_setfile (void *p, FILE *f) {
+  ((luaL_Stream *)p)->f = f;
+  ((luaL_Stream *)p)->closef = &ux_io_fclose;
+}
+
+#else
+
+#include "lualib.h"  /* LUA_FILEHANDLE, in lauxlib.h from 5.2 on */
+
+/* A file of 5.1 is a FILE ** whose environment holds its close
+** function; LuaJIT's (IOFileUD) keeps the FILE* first too, and its io
+** functions take no userdata they did not make. So io.open makes the
+** file, of /dev/null, whose FILE* is closed at once: a closed file
+** (NULL) that any later close or __gc leaves alone. */
+static inline void *ux_newfile (lua_State *L, int *err) {
+  FILE **pf;
+  int top = lua_gettop(L);
+  *err = 0;
+  lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+  if (lua_istable(L, -1) && lua_getfield(L, -1, "io") == LUA_TTABLE)
+    lua_getfield(L, -1, "open");
+  if (!lua_isfunction(L, -1)) {
+    lua_settop(L, top);
+    return NULL;
+  }
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
+  lua_pushliteral(L, "/dev/null");
+  lua_pushliteral(L, "r");
+  lua_call(L, 2, 3);
+  pf = (FILE **)luaL_testudata(L, -3, LUA_FILEHANDLE);
+  if (pf == NULL || *pf == NULL) {  /* io.open failed, or is not io's */
+    *err = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : EINVAL;
+    lua_pop(L, 3);
+    return NULL;
+  }
+  lua_pop(L, 2);
+  (void)fclose(*pf);
+  *pf = NULL;
+  return pf;
+}
+
+static inline void ux_setfile (void *p, FILE *f) {
+  *(FILE **)p = f;
+}
+
+#endif
+/* }====================================================== */
 
 #endif

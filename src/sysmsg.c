@@ -1,2 +1,301 @@
-/* sysmsg.c: (being written) control messages, no Lua. */
-typedef int ux_sysmsg_placeholder_;
+/*
+** sysmsg.c: sendmsg and recvmsg with control data: descriptors
+** (SCM_RIGHTS) and credentials (SCM_CREDENTIALS, Linux). No Lua here
+** (see sys.h for the conventions: errno values, EINTR, deadlines).
+*/
+#if !defined(_GNU_SOURCE)
+#define _GNU_SOURCE   /* struct ucred, MSG_CMSG_CLOEXEC, O_PATH */
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "sysmsg.h"
+
+#if defined(MSG_NOSIGNAL)
+#define UX_SENDFLAGS  MSG_NOSIGNAL
+#else
+#define UX_SENDFLAGS  0     /* SO_NOSIGPIPE is set on every socket instead */
+#endif
+
+#if defined(MSG_CMSG_CLOEXEC)
+#define UX_RECVFLAGS  MSG_CMSG_CLOEXEC
+#else
+#define UX_RECVFLAGS  0     /* FD_CLOEXEC is set just after, racing a fork */
+#endif
+
+#if defined(__linux__) && defined(SCM_CREDENTIALS)
+#define UX_HAVECRED  1
+#define UX_CREDSPACE  CMSG_SPACE(sizeof(struct ucred))
+#else
+#define UX_HAVECRED  0
+#define UX_CREDSPACE  0
+#endif
+
+/* control buffers, aligned for cmsghdr */
+typedef union ux_ctlbuf {
+  struct cmsghdr align;
+  char b[CMSG_SPACE(sizeof(int) * UX_MAXFDS) + UX_CREDSPACE];
+} ux_ctlbuf;
+
+
+static int would_block (int err) {
+  return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+/* as sys.c does for sendto: Linux reports an unconnected datagram socket
+** writable while the receiver's queue is full, so wait a little between
+** tries instead of spinning on poll (d->at is set by the ux_wait before) */
+static void backoff (int tries, const ux_deadline *d) {
+  long ms = tries < 6 ? 1L << tries : 50;
+  struct timespec ts;
+  if (d->timeout >= 0 && d->at >= 0) {
+    double left = (d->at - ux_now()) * 1000.0;
+    if (left < (double)ms) ms = left <= 0 ? 0 : (long)left + 1;
+  }
+  ts.tv_sec = 0;
+  ts.tv_nsec = ms * 1000000L;
+  (void)nanosleep(&ts, NULL);
+}
+
+
+/* {======================================================
+** Sending
+** ======================================================= */
+
+int ux_sendctl (int fd, const char *p, size_t len, const ux_addr *to,
+                const int *fds, int nfds, int cred, size_t *n,
+                ux_deadline *d) {
+  ux_ctlbuf buf;
+  struct msghdr m;
+  struct iovec io;
+  struct cmsghdr *c;
+  size_t clen = 0;
+  int tries = 0;
+  *n = 0;
+  if (nfds < 0 || nfds > UX_MAXFDS) return EINVAL;
+#if !UX_HAVECRED
+  if (cred) return ENOTSUP;
+#endif
+  memset(&buf, 0, sizeof(buf));
+  memset(&m, 0, sizeof(m));
+  io.iov_base = (void *)p;
+  io.iov_len = len;
+  m.msg_iov = &io;
+  m.msg_iovlen = 1;
+  if (to != NULL) {
+    m.msg_name = (void *)&to->sa;
+    m.msg_namelen = to->len;
+  }
+  m.msg_control = buf.b;
+  m.msg_controllen = sizeof(buf.b);
+  c = CMSG_FIRSTHDR(&m);
+#if UX_HAVECRED
+  if (cred) {  /* the kernel checks them: only our own pass */
+    struct ucred u;
+    u.pid = getpid();
+    u.uid = getuid();
+    u.gid = getgid();
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_CREDENTIALS;
+    c->cmsg_len = CMSG_LEN(sizeof(u));
+    memcpy(CMSG_DATA(c), &u, sizeof(u));
+    clen += CMSG_SPACE(sizeof(u));
+    c = CMSG_NXTHDR(&m, c);
+  }
+#endif
+  if (nfds > 0) {
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+    clen += CMSG_SPACE(sizeof(int) * (size_t)nfds);
+  }
+  m.msg_controllen = clen;
+  if (clen == 0) m.msg_control = NULL;
+  for (;;) {
+    ssize_t r = sendmsg(fd, &m, UX_SENDFLAGS);
+    int err;
+    if (r >= 0) { *n = (size_t)r; return 0; }
+    err = errno;
+    if (err == EINTR) continue;
+    if (!would_block(err)) return err;
+    if ((err = ux_wait(fd, POLLOUT, d)) != 0) return err;
+    if (to != NULL) backoff(tries++, d);
+  }
+}
+
+/* }====================================================== */
+
+
+/* {======================================================
+** Receiving
+** ======================================================= */
+
+/* closes them and empties their slots: the caller's list may close what
+** is left in it later, and must not close a number used again by then */
+static void closeall (int *fds, int n) {
+  int i;
+  for (i = 0; i < n; i++) {
+    ux_close(fds[i]);
+    fds[i] = -1;
+  }
+}
+
+/* takes what the kernel put in the control buffer */
+static void takectl (struct msghdr *m, ux_ctl *c) {
+  struct cmsghdr *h;
+  c->nfds = 0;
+  c->trunc = (m->msg_flags & MSG_CTRUNC) != 0;
+  c->hascred = 0;
+  for (h = CMSG_FIRSTHDR(m); h != NULL; h = CMSG_NXTHDR(m, h)) {
+    size_t len;
+    if (h->cmsg_level != SOL_SOCKET) continue;
+    len = h->cmsg_len - CMSG_LEN(0);
+    if (h->cmsg_type == SCM_RIGHTS) {
+      size_t i, k = len / sizeof(int);
+      for (i = 0; i < k; i++) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(fd));
+#if !defined(MSG_CMSG_CLOEXEC)
+        (void)ux_setcloexec(fd);
+#endif
+        if (c->nfds < c->maxfds) c->fds[c->nfds++] = fd;
+        else { ux_close(fd); c->trunc = 1; }
+      }
+    }
+#if UX_HAVECRED
+    else if (h->cmsg_type == SCM_CREDENTIALS && len >= sizeof(struct ucred)) {
+      struct ucred u;
+      memcpy(&u, CMSG_DATA(h), sizeof(u));
+      /* a message sent before SO_PASSCRED was on, with none from its
+      ** sender, carries pid 0 and the overflow ids: nobody vouched */
+      if (c->wantcred && u.pid != 0) {
+        c->hascred = 1;
+        c->pid = (long)u.pid;
+        c->uid = (long)u.uid;
+        c->gid = (long)u.gid;
+      }
+    }
+#endif
+#if defined(SCM_PIDFD)
+    else if (h->cmsg_type == SCM_PIDFD && len >= sizeof(int)) {
+      int fd;  /* SO_PASSPIDFD: a descriptor nobody asked for here */
+      memcpy(&fd, CMSG_DATA(h), sizeof(fd));
+      ux_close(fd);
+    }
+#endif
+  }
+  if (c->trunc) {  /* a part of a list is no list: give none */
+    closeall(c->fds, c->nfds);
+    c->nfds = 0;
+  }
+}
+
+int ux_recvctl (int fd, char *p, size_t len, size_t *n, size_t *full,
+                struct sockaddr_un *from, socklen_t *fromlen, ux_ctl *c,
+                ux_deadline *d) {
+  ux_ctlbuf buf;
+  int flags = UX_RECVFLAGS;
+  size_t room = UX_CREDSPACE;  /* credentials come first when they come */
+  *n = 0;
+  c->nfds = 0;
+  c->trunc = c->hascred = 0;
+  if (c->maxfds > 0) room += CMSG_SPACE(sizeof(int) * (size_t)c->maxfds);
+  if (room == 0) room = CMSG_SPACE(sizeof(int));
+#if defined(__linux__)
+  if (full != NULL) flags |= MSG_TRUNC;  /* the message's real length */
+#endif
+  for (;;) {
+    struct msghdr m;
+    struct iovec io;
+    ssize_t r;
+    int err;
+    memset(&m, 0, sizeof(m));
+    io.iov_base = p;
+    io.iov_len = len;
+    m.msg_iov = &io;
+    m.msg_iovlen = 1;
+    if (from != NULL) { m.msg_name = from; m.msg_namelen = *fromlen; }
+    m.msg_control = buf.b;
+    m.msg_controllen = room;
+    r = recvmsg(fd, &m, flags);
+    if (r >= 0) {
+      size_t got = (size_t)r;
+      if (m.msg_controllen > 0) takectl(&m, c);
+      else c->trunc = (m.msg_flags & MSG_CTRUNC) != 0;
+      if (from != NULL) *fromlen = m.msg_namelen;
+      if (got > len) { *n = len; *full = got; return 0; }
+      *n = got;
+      if (full != NULL) *full = (m.msg_flags & MSG_TRUNC) ? len + 1 : got;
+      return 0;
+    }
+    err = errno;
+    if (err == EINTR) continue;
+    if (!would_block(err)) return err;
+    if ((err = ux_wait(fd, POLLIN, d)) != 0) return err;
+  }
+}
+
+int ux_passcred (int fd) {
+#if UX_HAVECRED && defined(SO_PASSCRED)
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
+    return errno;
+  return 0;
+#else
+  (void)fd;
+  return ENOTSUP;
+#endif
+}
+
+/* }====================================================== */
+
+
+/* {======================================================
+** Descriptors from elsewhere
+** ======================================================= */
+
+int ux_fdmode (int fd, const char **mode) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return errno;
+#if defined(O_PATH)
+  if (flags & O_PATH) return EBADF;  /* no reading, no writing */
+#endif
+  switch (flags & O_ACCMODE) {
+    case O_RDONLY: *mode = "r"; break;
+    case O_WRONLY: *mode = (flags & O_APPEND) ? "a" : "w"; break;
+    case O_RDWR: *mode = (flags & O_APPEND) ? "a+" : "r+"; break;
+    default: return EINVAL;
+  }
+  return 0;
+}
+
+int ux_fdclass (int fd, int *type, int *listening, const char **mode) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return UX_FD_OTHER;
+  if (S_ISSOCK(st.st_mode))
+    return ux_sockinfo(fd, type, listening) == 0 ? UX_FD_UNIX : UX_FD_OTHER;
+  if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
+    return UX_FD_OTHER;
+  return ux_fdmode(fd, mode) == 0 ? UX_FD_FILE : UX_FD_OTHER;
+}
+
+int ux_fdopen (int fd, const char *mode, FILE **f) {
+  *f = fdopen(fd, mode);
+  return *f == NULL ? errno : 0;
+}
+
+/* close() is not retried on EINTR: on Linux the fd is gone either way */
+int ux_closefd (int fd) {
+  if (close(fd) < 0 && errno != EINTR) return errno;
+  return 0;
+}
+
+/* }====================================================== */
