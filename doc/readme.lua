@@ -12,7 +12,8 @@ local END = "<!-- api:end -->"
 
 -- module functions in the order a reader meets them
 local ORDER = { listen = 1, connect = 2, datagram = 3, socketpair = 4, buffer = 5,
-                type = 6, with = 7, _VERSION = 8 }
+                poll = 6, poller = 7, fromfd = 8, fdopen = 9, closefd = 10,
+                type = 11, with = 12, _VERSION = 13 }
 
 -- sections in reading order, with the variable name the calls use
 local SECTIONS = {

@@ -11,6 +11,7 @@ local CODES = {
   "EADDRINUSE", "EACCES", "EPERM", "EMSGSIZE", "ENOTCONN", "EISCONN",
   "EDESTADDRREQ", "EPROTOTYPE", "EMFILE", "ENFILE", "ENOBUFS", "ENOMEM",
   "ENOTSOCK", "ENOTDIR", "ENAMETOOLONG", "EINVAL", "ENOTSUP", "EINTR",
+  "EBADF", "EAFNOSUPPORT", "EEXIST",
 }
 
 -- calls f, which must raise; each further argument is a piece of text the

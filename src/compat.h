@@ -214,10 +214,6 @@ static inline int ux_checkoption (lua_State *L, int arg, const char *def,
 ** Lua io files made from C (fdpass.c)
 ** ======================================================= */
 
-/* POSIX's fileno (ux_checkfdobj), which <stdio.h> hides under -std=c99
-** unless a feature macro asks for it; declaring it again is harmless */
-int (fileno) (FILE *stream);
-
 /* ux_newfile pushes a closed Lua io file and returns it, for ux_setfile
 ** to give it an open FILE* (no Lua call in between: nothing can raise
 ** while the FILE* is nobody's). NULL with *err = 0 when the io library

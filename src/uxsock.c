@@ -108,7 +108,8 @@ static const struct { const char *name; int value; } codes[] = {
   {"EMFILE", EMFILE}, {"ENFILE", ENFILE}, {"ENOBUFS", ENOBUFS},
   {"ENOMEM", ENOMEM}, {"ENOTSOCK", ENOTSOCK}, {"ENOTDIR", ENOTDIR},
   {"ENAMETOOLONG", ENAMETOOLONG}, {"EINVAL", EINVAL},
-  {"ENOTSUP", ENOTSUP}, {"EINTR", EINTR},
+  {"ENOTSUP", ENOTSUP}, {"EINTR", EINTR}, {"EBADF", EBADF},
+  {"EAFNOSUPPORT", EAFNOSUPPORT}, {"EEXIST", EEXIST},
   {NULL, 0}
 };
 
