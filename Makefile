@@ -89,6 +89,7 @@ $(RAW): bench/peers/raw.c
 bench: $(MODULE) $(RAW)
 	@sh .ci/deps bench
 	lua5.4 bench/run.lua $(BENCH_ARGS)
+	lua5.4 bench/poller.lua
 	lua5.4 bench/plot.lua
 
 bench-count: $(MODULE) $(RAW)

@@ -24,6 +24,7 @@ local SECTIONS = {
   { name = "seqpacket", var = "q:" },
   { name = "datagram", var = "d:" },
   { name = "buffer", var = "buf:" },
+  { name = "poller", var = "p:" },
 }
 
 local function oneline(s)

@@ -9,7 +9,7 @@ local gettime = require("socket").gettime
 local track = h.track
 
 -- Linux's EEXIST: uxsock has no constant for it (yet)
-local EEXIST = uxsock.EEXIST or 17
+local EEXIST = uxsock.EEXIST
 
 local function pair(kind)
   return track(assert(uxsock.socketpair(kind)))

@@ -569,31 +569,35 @@ FILE *ux_tofile (lua_State *L, int idx, int *isfile) {
   return *(FILE **)p;
 }
 
-int ux_checkfdobj (lua_State *L, int idx, int arg, const char *what) {
+int ux_tofd (lua_State *L, int idx) {
   ux_handle *h;
   int isfile;
   FILE *f;
-  idx = lua_absindex(L, idx);
   if (lua_type(L, idx) == LUA_TNUMBER) {
     lua_Integer fd = lua_tointeger(L, idx);
-    if (!lua_isinteger(L, idx) || fd < 0 || fd > 0x7fffffff)
-      luaL_argerror(L, arg, lua_pushfstring(L, "%s: descriptor must be an "
-                    "integer >= 0", what));
-    return (int)fd;
+    if (lua_isinteger(L, idx) && fd >= 0 && fd <= 0x7fffffff) return (int)fd;
   }
-  if ((h = ux_tohandle(L, idx)) != NULL) {
-    if (h->fd < 0)
-      luaL_argerror(L, arg, lua_pushfstring(L, "%s: attempt to use a closed "
-                    "%s", what, ux_kindnames[h->kind]));
+  else if ((h = ux_tohandle(L, idx)) != NULL)
     return h->fd;
-  }
-  f = ux_tofile(L, idx, &isfile);
-  if (isfile) {
-    if (f == NULL)
-      luaL_argerror(L, arg, lua_pushfstring(L, "%s: attempt to use a closed "
-                    "file", what));
+  else if ((f = ux_tofile(L, idx, &isfile)) != NULL)
     return fileno(f);
-  }
+  return -1;
+}
+
+int ux_checkfdobj (lua_State *L, int idx, int arg, const char *what) {
+  ux_handle *h;
+  int isfile, fd = ux_tofd(L, idx);
+  if (fd >= 0) return fd;
+  if (lua_type(L, idx) == LUA_TNUMBER)
+    return luaL_argerror(L, arg, lua_pushfstring(L, "%s: descriptor must be "
+                         "an integer >= 0", what));
+  if ((h = ux_tohandle(L, idx)) != NULL)
+    return luaL_argerror(L, arg, lua_pushfstring(L, "%s: attempt to use a "
+                         "closed %s", what, ux_kindnames[h->kind]));
+  (void)ux_tofile(L, idx, &isfile);
+  if (isfile)
+    return luaL_argerror(L, arg, lua_pushfstring(L, "%s: attempt to use a "
+                         "closed file", what));
   return luaL_argerror(L, arg, lua_pushfstring(L, "%s: uxsock handle, Lua "
                        "file or descriptor expected, got %s", what,
                        luaL_typename(L, idx)));

@@ -59,6 +59,8 @@ void ux_addmethods (lua_State *L, int kinds, const luaL_Reg *methods);
 ** >= 0 at idx; raises "bad argument #arg (what: ...)" for anything else,
 ** a closed handle or a closed file */
 int ux_checkfdobj (lua_State *L, int idx, int arg, const char *what);
+/* the same without raising: -1 for anything ux_checkfdobj refuses */
+int ux_tofd (lua_State *L, int idx);
 /* the FILE* of an open Lua file at idx (NULL if closed or not a file;
 ** *isfile tells which) */
 FILE *ux_tofile (lua_State *L, int idx, int *isfile);

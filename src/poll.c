@@ -19,10 +19,6 @@
 ** registration of the same number (a descriptor closed while a copy kept
 ** its file open, then reused) is dropped, never given to the new object.
 */
-#if !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE  200809L  /* fileno */
-#endif
-
 #include <errno.h>
 #include <string.h>
 
@@ -39,10 +35,6 @@
 
 /* uxsock.poll needs no allocation for this many distinct objects */
 #define POLL_LOCAL  16
-
-#if LUA_VERSION_NUM == 501
-#define lua_rawlen  lua_objlen
-#endif
 
 typedef struct poller {
   int epfd;          /* -1: closed */
@@ -108,21 +100,11 @@ static int isclosedobj (lua_State *L, int idx) {
   return isfile && f == NULL;
 }
 
-/* ux_checkfdobj for items[item]: the common cases first, so the name of
-** the entry is made only for an error */
+/* ux_checkfdobj for items[item]: the name of the entry is made only
+** for an error */
 static int itemfd (lua_State *L, int idx, int item) {
-  ux_handle *h;
-  int isfile;
-  FILE *f;
-  if (lua_type(L, idx) == LUA_TNUMBER) {
-    lua_Integer fd = lua_tointeger(L, idx);
-    if (lua_isinteger(L, idx) && fd >= 0 && fd <= 0x7fffffff) return (int)fd;
-  }
-  else if ((h = ux_tohandle(L, idx)) != NULL) {
-    if (h->fd >= 0) return h->fd;
-  }
-  else if ((f = ux_tofile(L, idx, &isfile)) != NULL)
-    return fileno(f);
+  int fd = ux_tofd(L, idx);
+  if (fd >= 0) return fd;
   return ux_checkfdobj(L, idx, 1, lua_pushfstring(L, "items[%d]", item));
 }
 
