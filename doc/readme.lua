@@ -13,7 +13,7 @@ local END = "<!-- api:end -->"
 -- module functions in the order a reader meets them
 local ORDER = { listen = 1, connect = 2, datagram = 3, socketpair = 4, buffer = 5,
                 poll = 6, poller = 7, fromfd = 8, fdopen = 9, closefd = 10,
-                type = 11, with = 12, _VERSION = 13 }
+                type = 11, with = 12, monotime = 13, _VERSION = 14 }
 
 -- sections in reading order, with the variable name the calls use
 local SECTIONS = {

@@ -76,6 +76,14 @@ describe("uxsock module", function()
     end
   end)
 
+  it("monotime counts seconds on a clock that never goes back", function()
+    local t0 = uxsock.monotime()
+    assert.equal("number", type(t0))
+    os.execute("sleep 0.05")
+    local t1 = uxsock.monotime()
+    assert.is_true(t1 - t0 >= 0.04 and t1 - t0 < 5, t1 - t0)
+  end)
+
   it("_VERSION is 'uxsock 0.1.0'", function()
     assert.are.equal("uxsock 0.1.0", uxsock._VERSION)
     assert.matches("^uxsock %d+%.%d+%.%d+$", uxsock._VERSION)

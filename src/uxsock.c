@@ -76,6 +76,18 @@ static int l_type (lua_State *L) {
   return 1;
 }
 
+/***
+Seconds on a monotonic clock (`CLOCK_MONOTONIC`): for deadlines and for
+timing, never set back. Only differences between two readings mean
+anything.
+@function monotime
+@return a number of seconds
+*/
+static int l_monotime (lua_State *L) {
+  lua_pushnumber(L, (lua_Number)ux_now());
+  return 1;
+}
+
 /* __index of the module table: uxsock.loop is require("uxsock.loop"),
 ** the scheduler in Lua (lua/uxsock/loop.lua), loaded on first use */
 static int l_index (lua_State *L) {
@@ -94,6 +106,7 @@ static int l_index (lua_State *L) {
 static const luaL_Reg functions[] = {
   {"socketpair", l_socketpair},
   {"type", l_type},
+  {"monotime", l_monotime},
   {NULL, NULL}
 };
 
