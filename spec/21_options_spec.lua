@@ -74,6 +74,13 @@ describe("options", function()
       assert.is_true(a:getoption("passcred"))
       assert.is_true(a:setoption("passcred", false))
       assert.is_false(a:getoption("passcred"))
+      -- on before the peer sends: a plain send carries the sender's ids
+      local d1, d2 = track(assert(uxsock.socketpair("datagram")))
+      assert.is_true(d2:setoption("passcred", true))
+      d1:send("who")
+      local data, cred = d2:recvcred()
+      assert.equal("who", data)
+      assert.equal(h.pid(), cred.pid)
     else
       local ok, err, code = a:setoption("passcred", true)
       assert.is_nil(ok)
