@@ -445,18 +445,9 @@ local function resume(task, value)
   return nil
 end
 
---- Runs the tasks until none is left, or until `timeout` seconds pass.
--- Returns true; on timeout nil, msg, ETIMEDOUT (the tasks are kept, and
--- a later run goes on with them). An error a task raises ends run with
--- that error and the task's traceback; the other tasks are kept.
-function loop.run(timeout)
-  if running then error("loop.run: the loop is already running", 2) end
-  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0 or timeout ~= timeout) then
-    error("bad argument #1 to 'run' (non-negative number expected)", 2)
-  end
-  pickbackend()
-  running = true
-  local stop = timeout and timeout < huge and now() + timeout
+-- the turns of loop.run: resumes the queued tasks, waits for descriptors
+-- and timers; raises what a task raised
+local function turns(stop)
   while true do
     -- the tasks queued before this turn; those they wake go next turn
     local last = qtail
@@ -465,48 +456,73 @@ function loop.run(timeout)
       queue[qhead] = nil
       qhead = qhead + 1
       local err = resume(item[1], item[2])
-      if err ~= nil then
-        running = false
-        error(err, 0)
-      end
+      if err ~= nil then error(err, 0) end
     end
     if qhead > qtail then qhead, qtail = 1, 0 end
-    if ntasks == 0 then running = false return true end
-    -- how long to wait
+    if ntasks == 0 then return true end
+    -- how long to wait: not at all while tasks are queued
     local wait, t = nil, nil
-    if qtail >= qhead then
-      wait = 0
-    else
-      if nheap > 0 then
-        t = now()
-        wait = heap[1].deadline - t
-        if wait < 0 then wait = 0 end
+    if qtail >= qhead then wait = 0 end
+    if nheap > 0 and not wait then
+      t = now()
+      wait = heap[1].deadline - t
+      if wait < 0 then wait = 0 end
+    end
+    if stop then
+      t = t or now()
+      local left = stop - t
+      if left <= 0 then
+        return nil, "loop.run: timeout with " .. ntasks .. " tasks left", ETIMEDOUT
       end
-      if stop then
-        t = t or now()
-        local left = stop - t
-        if left <= 0 then
-          running = false
-          return nil, "loop.run: timeout with " .. ntasks .. " tasks left", ETIMEDOUT
-        end
-        if not wait or left < wait then wait = left end
-      end
+      if not wait or left < wait then wait = left end
+    end
+    if not wait then
       flush()
-      if not wait and nreg == 0 then
-        running = false
-        error("loop.run: " .. ntasks .. " tasks wait for nothing " ..
-              "(a task yielded from inside a nested coroutine?)", 2)
+      if nreg == 0 then
+        error("loop.run: " .. ntasks .. " tasks wait for nothing", 0)
       end
     end
     pollwait(wait)
     -- the timers that are due
     if nheap > 0 then
-      local t2 = now()
-      while nheap > 0 and heap[1].deadline <= t2 do
+      t = now()
+      while nheap > 0 and heap[1].deadline <= t do
         fire(heap[1], TIMEOUT)
       end
     end
   end
+end
+
+--- Runs the tasks until none is left, or until `timeout` seconds pass.
+-- Returns true; on timeout nil, msg, ETIMEDOUT (the tasks are kept, and
+-- a later run goes on with them). An error a task raises ends run with
+-- that error and the task's traceback; the other tasks are kept.
+function loop.run(timeout)
+  if running then error("loop.run: the loop is already running", 2) end
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0 or
+                         timeout ~= timeout) then
+    error("bad argument #1 to 'run' (non-negative number expected)", 2)
+  end
+  pickbackend()
+  running = true
+  -- pcall: an error (a task's, or Ctrl-C's between two Lua instructions)
+  -- must leave the loop able to run again
+  local ok, a, b, c = pcall(turns, timeout and timeout < huge and now() + timeout)
+  running = false
+  if not ok then error(a, 0) end
+  return a, b, c
+end
+
+--- Forgets every task, timer and wait (for tests, or after an error the
+-- program does not go on from). Handles stay open.
+function loop.reset()
+  if running then error("loop.reset: the loop is running", 2) end
+  for _, task in pairs(tasks) do task.status = "dead" end
+  for _, e in pairs(entries) do unregister(e) end
+  tasks, ntasks = {}, 0
+  queue, qhead, qtail = {}, 1, 0
+  heap, nheap = {}, 0
+  entries, dirty, ndirty, nreg = {}, {}, 0, 0
 end
 
 --- Waits `seconds`: in a task the others run meanwhile (0 gives way for
@@ -715,7 +731,7 @@ function methods.close(self)
 end
 
 for _, name in ipairs({ "getfd", "getsockname", "getpeername", "peercred",
-                        "shutdown", "isclosed", "connect" }) do
+                        "shutdown", "connect" }) do
   methods[name] = function (self, ...) local h = self.handle return h[name](h, ...) end
 end
 
