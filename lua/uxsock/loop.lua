@@ -430,10 +430,11 @@ local function resume(task, value)
   if coroutine.status(task.co) == "dead" then
     finished(task)
     if not ok then
-      if type(res) == "string" then
-        return debug.traceback(task.co, res)
-      end
-      return res == nil and "task raised nil" or res
+      local err = res
+      if type(res) == "string" then err = debug.traceback(task.co, res) end
+      -- Lua 5.4 closes the task's <close> variables only when asked
+      if coroutine.close then coroutine.close(task.co) end
+      return err == nil and "task raised nil" or err
     end
   elseif res == YIELD then
     task.status = "waiting"
