@@ -451,8 +451,8 @@ end
 local function turns(stop)
   while true do
     -- the tasks queued before this turn; those they wake go next turn
-    local last = qtail
-    while qhead <= last do
+    local tail = qtail
+    while qhead <= tail do
       local item = queue[qhead]
       queue[qhead] = nil
       qhead = qhead + 1
@@ -469,12 +469,11 @@ local function turns(stop)
       wait = heap[1].deadline - t
       if wait < 0 then wait = 0 end
     end
+    local last = false  -- out of time: this turn polls without waiting
     if stop then
       t = t or now()
       local left = stop - t
-      if left <= 0 then
-        return nil, "loop.run: timeout with " .. ntasks .. " tasks left", ETIMEDOUT
-      end
+      if left <= 0 then left, last = 0, true end
       if not wait or left < wait then wait = left end
     end
     if not wait then
@@ -491,13 +490,18 @@ local function turns(stop)
         fire(heap[1], TIMEOUT)
       end
     end
+    if last then
+      return nil, "loop.run: timeout with " .. ntasks .. " tasks left", ETIMEDOUT
+    end
   end
 end
 
 --- Runs the tasks until none is left, or until `timeout` seconds pass.
 -- Returns true; on timeout nil, msg, ETIMEDOUT (the tasks are kept, and
--- a later run goes on with them). An error a task raises ends run with
--- that error and the task's traceback; the other tasks are kept.
+-- a later run goes on with them). run(0) is one turn: the queued tasks
+-- run, and the ready descriptors and due timers wake theirs for the next.
+-- An error a task raises ends run with that error and the task's
+-- traceback; the other tasks are kept.
 function loop.run(timeout)
   if running then error("loop.run: the loop is already running", 2) end
   if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0 or
