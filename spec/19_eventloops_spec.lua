@@ -241,6 +241,87 @@ describe("event loops", function()
     end)
   end)
 
+  describe("copas", function()
+    -- Copas 1.x waits for LuaSocket objects through socket.select, which
+    -- calls getfd and dirty: a handle joins behind this adapter, which
+    -- speaks LuaSocket's conventions ("timeout", "closed", last index)
+    local function luasocketlike(h)
+      h:settimeout(0)
+      local o = {}
+      -- Copas 1.x cannot drop a server: a closed one is -1, which
+      -- socket.select skips
+      function o.getfd() return h:isclosed() and -1 or h:getfd() end
+      function o.dirty() return false end
+      function o.settimeout() return 1 end
+      function o.close() return h:close() end
+      function o.accept()
+        local c = h:accept()
+        return c and luasocketlike(c)
+      end
+      -- a read cut short keeps its bytes in h: 'part' is always ""
+      function o.receive(_, pattern)
+        local fmt = pattern or "l"
+        if type(fmt) == "string" then fmt = fmt:gsub("^%*", "") end
+        local r, msg, code = h:read(fmt)
+        if r then return r end
+        if code == uxsock.EAGAIN then return nil, "timeout", "" end
+        if code == uxsock.EOF then return nil, "closed", "" end
+        return nil, msg, ""
+      end
+      function o.send(_, data, i, j)
+        i = i or 1
+        local n, msg, code, sent = h:sendall(data, i, j)
+        if n then return i - 1 + n end
+        if code == uxsock.EAGAIN then return nil, "timeout", i - 1 + sent end
+        return nil, msg, i - 1 + (sent or 0)
+      end
+      return o
+    end
+
+    local ok, copas = pcall(require, "copas")
+    if not ok and (_VERSION == "Lua 5.3" or _VERSION == "Lua 5.4") then
+      pending("copas: Debian's lua-copas (Copas 1.x) is for Lua 5.1, 5.2 and LuaJIT")
+      return
+    end
+
+    it("serves concurrent clients through a LuaSocket-like adapter", function()
+      assert(ok, "copas is missing: apt-get install lua-copas")
+      collectgarbage("collect")
+      local before = helpers.fdcount()
+      local path = helpers.sockpath("copas")
+      local l = luasocketlike(assert(uxsock.listen(path)))
+      local served, verified = 0, 0
+      copas.addserver(l, function(c)
+        while true do
+          local line, err = copas.receive(c, "*l")
+          if not line then assert(err == "closed", err) break end
+          assert(copas.send(c, line .. "\n"))
+        end
+        c:close()
+        served = served + 1
+      end)
+      for i = 1, N do
+        copas.addthread(function()
+          local c = luasocketlike(assert(uxsock.connect(path)))
+          for k = 1, 4 do
+            local m = message(i, k)
+            assert(copas.send(c, m .. "\n"))
+            local got = assert(copas.receive(c, "*l"))
+            assert(got == m, "client " .. i .. " line " .. k .. " differs")
+          end
+          c:close()
+          verified = verified + 1
+        end)
+      end
+      local t0 = os.time()
+      while served < N and os.time() - t0 < 30 do copas.step(0.1) end
+      assert.are.equal(N, verified)
+      assert.are.equal(N, served)
+      l:close()
+      assert.are.equal(before, helpers.fdcount())
+    end)
+  end)
+
   describe("a plain coroutine scheduler over uxsock.poll", function()
     -- the whole scheduler: coroutines yield (object, "r" or "w") to wait
     local function scheduler()
