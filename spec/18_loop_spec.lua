@@ -406,6 +406,22 @@ describe("uxsock.loop", function()
     end)
   end)
 
+  it("give EOF to a task woken just before another task closed its handle", function()
+    local a, b = loop.socketpair()
+    local res
+    loop.spawn(function() res = helpers.pack(b:recv()) end)
+    loop.spawn(function()
+      loop.sleep(0.02)
+      a:send("x")   -- the reader wakes at the end of this turn ...
+      loop.sleep(0) -- ... and is queued after this task
+      b:close()
+    end)
+    runall(5)
+    assert.is_nil(res[1])
+    assert.are.equal(uxsock.EOF, res[3], res[2])
+    a:close()
+  end)
+
   describe("timeouts in tasks", function()
     it("bound recv, read and accept while the other tasks go on", function()
       local a, b = loop.socketpair()

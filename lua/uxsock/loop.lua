@@ -640,6 +640,8 @@ local function finish(self, task, method, dir, deadline, x, y, z, a, ...)
     elseif deadline and now() >= deadline then res = TIMEOUT end
   else
     res = await(task, self.fd, h, dir, deadline)
+    -- closed by a task that ran after this one was woken
+    if h:isclosed() then res = CLOSED end
   end
   if res == TIMEOUT then return nil, timedout(...), ETIMEDOUT end
   if res == CLOSED then
@@ -697,6 +699,7 @@ function methods.sendall(self, data, i, j)
   local deadline = self.timeout and now() + self.timeout
   while true do
     local res = await(task, self.fd, h, "w", deadline)
+    if h:isclosed() then res = CLOSED end
     if res == TIMEOUT then return nil, timedout(msg), ETIMEDOUT, total end
     if res == CLOSED then return nil, closedmsg(msg), EPIPE, total end
     n, msg, code, sent = h:sendall(data, first + total, last)
