@@ -50,6 +50,10 @@ static int remaining_ms (ux_deadline *d) {
   return (int)(left * 1000.0) + 1;
 }
 
+int ux_deadline_ms (ux_deadline *d) {
+  return remaining_ms(d);
+}
+
 /* }====================================================== */
 
 

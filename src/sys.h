@@ -38,6 +38,9 @@ typedef struct ux_deadline {
 } ux_deadline;
 
 void ux_deadline_init (ux_deadline *d, double timeout);
+/* milliseconds left for poll(): -1 for no limit, 0 once past; the clock
+** starts at the first call */
+int ux_deadline_ms (ux_deadline *d);
 
 /* monotonic clock, in seconds */
 double ux_now (void);

@@ -1,0 +1,631 @@
+-- uxsock.poll (poll(2) over a list) and uxsock.poller (epoll): readiness
+-- of handles, Lua files and descriptors, the letters, timeouts, signals,
+-- and the poller's registry through closes and reused descriptors.
+local h = require("helpers")
+local lfs = require("lfs")
+local uxsock = require("uxsock")
+local gettime = require("socket").gettime
+
+local track = h.track
+
+-- Linux's EEXIST: uxsock has no constant for it (yet)
+local EEXIST = uxsock.EEXIST or 17
+
+local function pair(kind)
+  return track(assert(uxsock.socketpair(kind)))
+end
+
+-- pollers and Lua files a test made, closed in after_each
+local others = {}
+local function keep(x)
+  others[#others + 1] = x
+  return x
+end
+
+local function poller()
+  return keep(assert(uxsock.poller()))
+end
+
+local function size(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n
+end
+
+-- calls f and returns how many seconds it took, then its results
+local function timed(f, ...)
+  local t0 = gettime()
+  local r = h.pack(f(...))
+  return gettime() - t0, h.unpack(r, 1, r.n)
+end
+
+-- calls f until it returns a true value, for up to 5 s
+local function eventually(f)
+  local deadline = gettime() + 5
+  repeat
+    local v = f()
+    if v then return v end
+    os.execute("sleep 0.02")
+  until gettime() > deadline
+  return nil
+end
+
+-- the message of the error f raises
+local function raises(f, ...)
+  local ok, err = pcall(f, ...)
+  assert.is_false(ok, "did not raise")
+  return tostring(err)
+end
+
+-- runs 'call' ("poll" or "wait") on an idle socket with a 2 s timeout in
+-- a child Lua, sends it SIGINT 1 s in (its handler makes the system call
+-- fail with EINTR), and returns the seconds until the child ended and its
+-- output (see 09_signals_spec.lua)
+local function interrupted_after(call)
+  local ready = h.tmpdir() .. "/ready"
+  local code = string.format([[
+    local uxsock = require("uxsock")
+    local a, b = uxsock.socketpair()
+    local p = assert(uxsock.poller())
+    assert(p:add(a))
+    io.open(%q, "w"):close()
+    local r, n
+    if %q == "poll" then r, n = uxsock.poll({ a }, 2) else r, n = p:wait(2) end
+    print("result", n, next(r) == nil)
+  ]], ready, call)
+  local job = h.spawn(h.luacmd(code))
+  assert.is_true(h.waitfor(ready, 20))
+  local t0 = gettime()
+  os.execute("sleep 1")
+  job:kill("INT")
+  local out = job:wait(20)
+  return gettime() - t0, out
+end
+
+describe("uxsock.poll", function()
+  lazy_teardown(h.cleanup)
+  after_each(function()
+    h.close_tracked()
+    for _, x in ipairs(others) do x:close() end
+    others = {}
+  end)
+
+  it("returns an empty table and 0 at once for idle objects and timeout 0", function()
+    local a = pair()
+    local elapsed, ready, n = timed(uxsock.poll, { a }, 0)
+    assert.same({}, ready)
+    assert.equal(0, n)
+    assert.is_true(elapsed < 0.5, string.format("took %.2f s", elapsed))
+  end)
+
+  it("reports each kind of object, keyed by the very object given", function()
+    local path = h.sockpath("poll")
+    local l = track(assert(uxsock.listen(path)))
+    track(assert(uxsock.connect(path)))          -- pending on l
+    local s1, s2 = pair()
+    assert(s2:send("x"))                           -- s1 readable
+    local d1, d2 = pair("datagram")
+    assert(d2:send("m"))                           -- d1 readable
+    local r1, r2 = pair()
+    assert(r2:send("y"))
+    local fd = r1:getfd()                          -- a raw descriptor
+    local null = keep(assert(io.open("/dev/null")))
+    local tmp = keep(io.tmpfile())
+    local pipe = keep(assert(io.popen("echo hi")))
+    local idle = pair()
+    local items = { l, s1, d1, fd, null, tmp, pipe, idle }
+    local ready, n = uxsock.poll(items, 5)
+    -- the pipe may still be empty when the others are ready: wait for it
+    if not ready[pipe] then
+      assert.is_truthy(eventually(function() return uxsock.poll({ pipe }, 0)[pipe] end))
+      ready, n = uxsock.poll(items, 5)
+    end
+    assert.equal(7, n)
+    assert.equal(7, size(ready))
+    for _, x in ipairs({ l, s1, d1, fd, null, tmp }) do
+      assert.equal("r", ready[x], tostring(x))
+    end
+    assert.matches("^r", ready[pipe])
+    assert.is_nil(ready[idle])
+    assert.is_nil(ready[r1])          -- the integer was given, not r1
+  end)
+
+  it("reports writable and readable as 'w' and 'rw', in that order", function()
+    local a, b = pair()
+    local ready, n = uxsock.poll({ { a, "w" }, { b, "rw" } }, 0)
+    assert.same({ [a] = "w", [b] = "w" }, ready)
+    assert.equal(2, n)
+    assert(a:send("x"))
+    ready = uxsock.poll({ { a, "r" }, { b, "rw" } }, 0)
+    assert.same({ [b] = "rw" }, ready)
+    local null = keep(assert(io.open("/dev/null", "w")))
+    assert.same({ [null] = "w" }, (uxsock.poll({ { null, "w" } }, 0)))
+  end)
+
+  it("reports a peer that closed as 'h' with 'r'", function()
+    local a, b = pair()
+    b:close()
+    assert.same({ [a] = "rh" }, (uxsock.poll({ a }, 0)))
+    assert.same({ [a] = "rwh" }, (uxsock.poll({ { a, "rw" } }, 0)))
+    local c, d = pair("seqpacket")
+    d:shutdown("write")
+    assert.same({ [c] = "rh" }, (uxsock.poll({ c }, 0)))
+  end)
+
+  it("reports an error as 'e': a pipe whose reader is gone", function()
+    local w = keep(assert(io.popen("true", "w")))
+    local letters = eventually(function()
+      local r = uxsock.poll({ { w, "w" } }, 0)[w]
+      return r and r:find("e") and r
+    end)
+    assert.equal("we", letters)
+  end)
+
+  it("reports a descriptor that is not open as 'e', never dropping it", function()
+    local a = pair()
+    local fd = a:getfd()
+    a:close()
+    local ready, n = uxsock.poll({ fd }, 0)
+    assert.same({ [fd] = "e" }, ready)
+    assert.equal(1, n)
+  end)
+
+  it("watches an object given twice once, for both entries' events", function()
+    local a, b = pair()
+    assert(b:send("x"))
+    local ready, n = uxsock.poll({ a, { a, "w" }, { a, "r" } }, 0)
+    assert.same({ [a] = "rw" }, ready)
+    assert.equal(1, n)
+    local fd = a:getfd()
+    ready, n = uxsock.poll({ { fd, "w" }, fd }, 0)
+    assert.same({ [fd] = "rw" }, ready)
+    assert.equal(1, n)
+    -- a handle and its descriptor are two objects
+    ready, n = uxsock.poll({ a, fd }, 0)
+    assert.same({ [a] = "r", [fd] = "r" }, ready)
+    assert.equal(2, n)
+  end)
+
+  it("honours a timeout, also with no items", function()
+    local a = pair()
+    local elapsed, ready, n = timed(uxsock.poll, { a }, 0.05)
+    assert.same({}, ready)
+    assert.equal(0, n)
+    assert.is_true(elapsed >= 0.04, string.format("ended after %.3f s", elapsed))
+    assert.is_true(elapsed < 2, string.format("ended after %.3f s", elapsed))
+    elapsed, ready, n = timed(uxsock.poll, {}, 0.05)
+    assert.same({ {}, 0 }, { ready, n })
+    assert.is_true(elapsed >= 0.04, string.format("ended after %.3f s", elapsed))
+  end)
+
+  it("waits until one is ready with nil or math.huge", function()
+    for _, timeout in ipairs({ false, math.huge }) do
+      local pipe = keep(assert(io.popen("sleep 0.1; echo x")))
+      local elapsed, ready, n = timed(uxsock.poll, { pipe }, timeout or nil)
+      assert.equal(1, n)
+      assert.matches("^r", ready[pipe])
+      assert.is_true(elapsed >= 0.05, string.format("ended after %.3f s", elapsed))
+    end
+  end)
+
+  it("keeps waiting for the time that remains after a signal", function()
+    local elapsed, out = interrupted_after("poll")
+    assert.matches("interrupted!", out)
+    assert.is_true(elapsed >= 1.8, string.format("ended after %.2f s", elapsed))
+    assert.is_true(elapsed < 2.7, string.format("ended after %.2f s", elapsed))
+  end)
+
+  it("raises for argument mistakes, naming the entry", function()
+    local a = pair()
+    local closed = pair()
+    closed:close()
+    local cf = io.tmpfile()
+    cf:close()
+    assert.matches("bad argument #1 .*table expected, got no value", raises(uxsock.poll))
+    assert.matches("bad argument #1 .*table expected, got ", raises(uxsock.poll, a))
+    assert.matches("bad argument #2 .*timeout must not be negative",
+                   raises(uxsock.poll, { a }, -1))
+    assert.matches("bad argument #2 .*timeout must not be negative",
+                   raises(uxsock.poll, { a }, 0 / 0))
+    assert.matches("bad argument #2 .*timeout: number or nil expected, got string",
+                   raises(uxsock.poll, { a }, "1"))
+    local cases = {
+      { { a, {} }, "items%[2%]: uxsock handle, Lua file or descriptor expected, got nil" },
+      { { a, "x" }, "items%[2%]: uxsock handle, Lua file or descriptor expected, got string" },
+      { { true }, "items%[1%]: uxsock handle, Lua file or descriptor expected, got boolean" },
+      { { a, a, { {} } }, "items%[3%]: uxsock handle, Lua file or descriptor expected, got table" },
+      { { 1.5 }, "items%[1%]: descriptor must be an integer >= 0" },
+      { { a, -1 }, "items%[2%]: descriptor must be an integer >= 0" },
+      { { a, closed }, "items%[2%]: attempt to use a closed stream" },
+      { { cf }, "items%[1%]: attempt to use a closed file" },
+      { { { a, "x" } }, 'items%[1%]: events must be "r", "w" or "rw", got "x"' },
+      { { a, { a, "wr" } }, 'items%[2%]: events must be "r", "w" or "rw", got "wr"' },
+      { { a, { a, "" } }, 'items%[2%]: events must be "r", "w" or "rw", got ""' },
+      { { a, a, { a, 1 } }, 'items%[3%]: events must be "r", "w" or "rw", got number' },
+    }
+    for _, c in ipairs(cases) do
+      local err = raises(uxsock.poll, c[1], 0)
+      assert.matches("bad argument #1 .*" .. c[2], err)
+    end
+  end)
+end)
+
+describe("uxsock.poller", function()
+  lazy_teardown(h.cleanup)
+  after_each(function()
+    h.close_tracked()
+    for _, x in ipairs(others) do x:close() end
+    others = {}
+  end)
+
+  it("makes a poller with its own descriptor, close-on-exec", function()
+    local p = poller()
+    local fd = p:getfd()
+    assert.equal("integer", h.mathtype(fd))
+    assert.is_false(p:isclosed())
+    assert.equal(0, p:count())
+    assert.equal(string.format("uxsock.poller (fd %d, 0 registered)", fd), tostring(p))
+    local q = poller()
+    assert.not_equal(fd, q:getfd())
+    local target = lfs.symlinkattributes("/proc/self/fd/" .. fd).target
+    assert.matches("eventpoll", target)                 -- ours ...
+    local out = h.run("ls -l /proc/$$/fd")
+    assert.is_nil(out:find("eventpoll", 1, true))       -- ... not a child's
+  end)
+
+  it("adds, waits, modifies and removes; count and #p follow", function()
+    local p = poller()
+    local a, b = pair()
+    assert.is_true(p:add(a))
+    assert.equal(1, p:count())
+    assert.equal(1, #p)
+    assert.same({ {}, 0 }, { p:wait(0) })
+    assert(b:send("x"))
+    local ready, n = p:wait(0)
+    assert.same({ [a] = "r" }, ready)
+    assert.equal(1, n)
+    assert.is_true(p:add(b, "w"))
+    assert.equal(2, #p)
+    assert.same({ [a] = "r", [b] = "w" }, (p:wait(0)))
+    assert.is_true(p:modify(a, "rw"))
+    assert.is_true(p:modify(b, "r"))
+    assert.same({ [a] = "rw" }, (p:wait(0)))
+    assert.is_true(p:modify(a))  -- "r" by default
+    assert.same({ [a] = "r" }, (p:wait(0)))
+    assert.is_true(p:remove(a))
+    assert.equal(1, p:count())
+    assert.same({ {}, 0 }, { p:wait(0) })
+    assert.is_true(p:remove(b))
+    assert.equal(0, #p)
+    assert.equal(string.format("uxsock.poller (fd %d, 0 registered)", p:getfd()), tostring(p))
+  end)
+
+  it("gives back the very object: a file, a descriptor, a handle", function()
+    local p = poller()
+    local a, b = pair()
+    local c, d = pair("datagram")
+    local fd = c:getfd()
+    local pipe = keep(assert(io.popen("echo hi")))
+    assert(p:add(a))
+    assert(p:add(fd))
+    assert(p:add(pipe))
+    assert(b:send("x"))
+    assert(d:send("y"))
+    assert.truthy(eventually(function() return p:wait(0)[pipe] end))
+    local ready, n = p:wait(1)
+    assert.equal(3, n)
+    assert.equal("r", ready[a])
+    assert.equal("r", ready[fd])
+    assert.matches("^r", ready[pipe])
+    assert.equal(string.format("uxsock.poller (fd %d, 3 registered)", p:getfd()), tostring(p))
+  end)
+
+  it("reports a peer that closed as 'h' with 'r', and an error as 'e'", function()
+    local p = poller()
+    local a, b = pair()
+    assert(p:add(a))
+    b:close()
+    assert.same({ [a] = "rh" }, (p:wait(0)))
+    assert(p:modify(a, "rw"))
+    assert.same({ [a] = "rwh" }, (p:wait(0)))
+    local w = keep(assert(io.popen("true", "w")))
+    assert(p:add(w, "w"))
+    assert.equal("we", eventually(function()
+      local r = p:wait(0)[w]
+      return r and r:find("e") and r
+    end))
+  end)
+
+  it("refuses a descriptor added twice (EEXIST) and one not added (ENOENT)", function()
+    local p = poller()
+    local a = pair()
+    assert(p:add(a))
+    local ok, err, code = p:add(a, "w")
+    assert.same({ nil, "add: already added", EEXIST }, { ok, err, code })
+    -- a handle and its descriptor are one descriptor
+    ok, err, code = p:add(a:getfd())
+    assert.same({ nil, "add: already added", EEXIST }, { ok, err, code })
+    assert.equal(1, p:count())
+    local c = pair()
+    ok, err, code = p:modify(c, "w")
+    assert.same({ nil, "modify: not added", uxsock.ENOENT }, { ok, err, code })
+    ok, err, code = p:remove(c)
+    assert.same({ nil, "remove: not added", uxsock.ENOENT }, { ok, err, code })
+    assert.is_true(p:remove(a))
+    ok, err, code = p:remove(a)
+    assert.same({ nil, "remove: not added", uxsock.ENOENT }, { ok, err, code })
+    assert.equal(0, p:count())
+  end)
+
+  it("refuses a regular file (EPERM)", function()
+    local p = poller()
+    local f = keep(io.tmpfile())
+    local ok, err, code = p:add(f)
+    assert.is_nil(ok)
+    assert.equal(uxsock.EPERM, code)
+    assert.matches("^add: ", err)
+    assert.equal(0, p:count())
+    assert.is_nil((p:remove(f)))
+  end)
+
+  it("an integer names a descriptor: it removes the handle added there", function()
+    local p = poller()
+    local a, b = pair()
+    assert(p:add(a))
+    assert.is_true(p:modify(a:getfd(), "w"))
+    assert.same({ [a] = "w" }, (p:wait(0)))
+    assert.is_true(p:remove(a:getfd()))
+    assert.equal(0, p:count())
+    assert.is_nil((p:remove(a)))
+    assert(b:send("x"))
+    assert.same({}, (p:wait(0)))
+  end)
+
+  it("forgets a handle closed while registered", function()
+    local p = poller()
+    local a, b = pair()
+    local c, d = pair()
+    assert(p:add(a))
+    assert(p:add(c))
+    assert(b:send("x"))
+    assert(d:send("y"))
+    a:close()
+    local ready, n = p:wait(0)
+    assert.same({ [c] = "r" }, ready)
+    assert.equal(1, n)
+    assert.equal(2, p:count())        -- counted until removed
+    assert.is_true(p:remove(a))
+    assert.equal(1, p:count())
+    assert.is_nil((p:remove(a)))
+    -- a closed Lua file too
+    local pipe = assert(io.popen("true"))
+    assert(p:add(pipe))
+    pipe:close()
+    assert.is_true(p:remove(pipe))
+    assert.equal(1, p:count())
+    assert.same({ [c] = "r" }, (p:wait(0)))
+  end)
+
+  it("keeps a later add whose descriptor reuses a closed one's number", function()
+    local p = poller()
+    local old = pair()
+    local fd = old:getfd()
+    assert(p:add(old))
+    old:close()
+    -- the lowest free number: one end of the next pair is fd
+    local x, y = pair()
+    local new, peer = x, y
+    if y:getfd() == fd then new, peer = y, x end
+    assert.equal(fd, new:getfd())
+    assert.is_true(p:add(new))
+    assert.equal(1, p:count())        -- it took the closed handle's place
+    assert.is_true(p:remove(old))     -- forgets old, keeps new
+    assert.equal(1, p:count())
+    assert(peer:send("x"))
+    assert.same({ [new] = "r" }, (p:wait(0)))
+    assert.is_true(p:remove(new))
+    assert.equal(0, p:count())
+    assert.same({}, (p:wait(0)))
+  end)
+
+  it("reports exactly the ready ones among 1000 registered sockets", function()
+    local p = poller()
+    local ends, peers = {}, {}
+    for i = 1, 1000 do
+      ends[i], peers[i] = pair("datagram")
+      assert(p:add(ends[i]))
+    end
+    assert.equal(1000, p:count())
+    assert.same({ {}, 0 }, { p:wait(0) })
+    local want = {}
+    for _, i in ipairs({ 1, 2, 77, 500, 501, 999, 1000, 313, 640, 42 }) do
+      assert(peers[i]:send("x"))
+      want[ends[i]] = "r"
+    end
+    local ready, n = p:wait(0)
+    assert.equal(10, n)
+    assert.same(want, ready)
+    for i = 1, 1000 do assert(p:remove(ends[i])) end
+    assert.equal(0, p:count())
+    assert.same({ {}, 0 }, { p:wait(0) })
+  end)
+
+  it("reports at most max objects per wait, the others on the next", function()
+    local p = poller()
+    local want, ends = {}, {}
+    for i = 1, 10 do
+      local a, b = pair("datagram")
+      assert(p:add(a))
+      assert(b:send("x"))
+      want[a] = "r"
+      ends[i] = a
+    end
+    for i = 1, 5 do assert(p:add((pair("datagram")))) end  -- idle ones
+    local seen = {}
+    for _ = 1, 4 do
+      local ready, n = p:wait(0, 3)
+      assert.equal(3, n)
+      assert.equal(3, size(ready))
+      for k, v in pairs(ready) do
+        assert.equal("r", want[k])
+        seen[k] = v
+      end
+    end
+    assert.same(want, seen)           -- level-triggered, in turn
+    local ready, n = p:wait(0, 1000)
+    assert.same({ want, 10 }, { ready, n })
+    ready, n = p:wait(0, 1)
+    assert.equal(1, n)
+    assert.equal(1, size(ready))
+  end)
+
+  it("honours a timeout, and waits with nil or math.huge", function()
+    local p = poller()
+    local a = pair()
+    assert(p:add(a))
+    local elapsed, ready, n = timed(p.wait, p, 0.05)
+    assert.same({ {}, 0 }, { ready, n })
+    assert.is_true(elapsed >= 0.04, string.format("ended after %.3f s", elapsed))
+    assert.is_true(elapsed < 2, string.format("ended after %.3f s", elapsed))
+    elapsed = timed(p.wait, p, 0)
+    assert.is_true(elapsed < 0.5, string.format("took %.3f s", elapsed))
+    -- an empty poller waits too
+    local empty = poller()
+    elapsed, ready, n = timed(empty.wait, empty, 0.05)
+    assert.same({ {}, 0 }, { ready, n })
+    assert.is_true(elapsed >= 0.04, string.format("ended after %.3f s", elapsed))
+    for _, timeout in ipairs({ false, math.huge }) do
+      local pipe = keep(assert(io.popen("sleep 0.1; echo x")))
+      assert(p:add(pipe))
+      elapsed, ready, n = timed(p.wait, p, timeout or nil)
+      assert.equal(1, n)
+      assert.matches("^r", ready[pipe])
+      assert.is_true(elapsed >= 0.05, string.format("ended after %.3f s", elapsed))
+      assert(p:remove(pipe))
+    end
+  end)
+
+  it("keeps waiting for the time that remains after a signal", function()
+    local elapsed, out = interrupted_after("wait")
+    assert.matches("interrupted!", out)
+    assert.is_true(elapsed >= 1.8, string.format("ended after %.2f s", elapsed))
+    assert.is_true(elapsed < 2.7, string.format("ended after %.2f s", elapsed))
+  end)
+
+  it("nests: its descriptor is readable when wait has something", function()
+    local p = poller()
+    local a, b = pair()
+    assert(p:add(a))
+    local fd = p:getfd()
+    assert.same({}, (uxsock.poll({ fd }, 0)))
+    assert(b:send("x"))
+    assert.same({ [fd] = "r" }, (uxsock.poll({ fd }, 0)))
+    local outer = poller()
+    assert(outer:add(fd))
+    assert.same({ [fd] = "r" }, (outer:wait(0)))
+  end)
+
+  it("closes once and then raises for use, leaving its objects open", function()
+    local p = assert(uxsock.poller())
+    local a, b = pair()
+    assert(p:add(a))
+    assert.is_true(p:close())
+    assert.is_true(p:close())
+    assert.is_true(p:isclosed())
+    assert.equal("uxsock.poller (closed)", tostring(p))
+    assert.is_false(a:isclosed())
+    assert(b:send("x"))
+    assert.equal("x", a:recv())
+    local calls = {
+      function() return p:add(b) end,
+      function() return p:modify(a) end,
+      function() return p:remove(a) end,
+      function() return p:wait(0) end,
+      function() return p:count() end,
+      function() return #p end,
+      function() return p:getfd() end,
+    }
+    for i, f in ipairs(calls) do
+      assert.matches("attempt to use a closed poller", raises(f), "call " .. i)
+    end
+    -- __close and __gc never raise, closed or not, and close
+    local q = assert(uxsock.poller())
+    local mt = getmetatable(q)
+    mt.__close(q)
+    assert.is_true(q:isclosed())
+    mt.__close(q)
+    mt.__gc(q)
+    mt.__gc(q)
+    assert.is_true(q:isclosed())
+  end)
+
+  it("leaks no descriptor over 1000 pollers, closed or collected", function()
+    collectgarbage()
+    local before = h.fdcount()
+    local a = pair()
+    for _ = 1, 1000 do
+      local p = assert(uxsock.poller())
+      assert(p:add(a))
+      assert(p:close())
+    end
+    assert.equal(before + 2, h.fdcount())
+    for _ = 1, 1000 do
+      local p = assert(uxsock.poller())
+      assert(p:add(a))
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.equal(before + 2, h.fdcount())
+  end)
+
+  it("raises for argument mistakes, naming the argument", function()
+    local p = poller()
+    local a = pair()
+    local closed = pair()
+    closed:close()
+    local cf = io.tmpfile()
+    cf:close()
+    -- method calls, as the messages number arguments for them (and no
+    -- tail calls, which lose the name on LuaJIT)
+    local call = {
+      add = function(...) local r = h.pack(p:add(...)) return r end,
+      modify = function(...) local r = h.pack(p:modify(...)) return r end,
+      remove = function(...) local r = h.pack(p:remove(...)) return r end,
+      wait = function(...) local r = h.pack(p:wait(...)) return r end,
+    }
+    local bad = {
+      { {}, "object: uxsock handle, Lua file or descriptor expected, got table" },
+      { nil, "object: uxsock handle, Lua file or descriptor expected, got nil" },
+      { -1, "object: descriptor must be an integer >= 0" },
+      { 1.5, "object: descriptor must be an integer >= 0" },
+    }
+    for _, method in ipairs({ "add", "modify", "remove" }) do
+      for _, c in ipairs(bad) do
+        assert.matches("bad argument #1 to '" .. method .. "' %(" .. c[2],
+                       raises(call[method], c[1]))
+      end
+    end
+    for _, method in ipairs({ "add", "modify" }) do
+      assert.matches("bad argument #1 to '" .. method .. "' %(object: attempt to use a closed stream",
+                     raises(call[method], closed))
+      assert.matches("bad argument #1 to '" .. method .. "' %(object: attempt to use a closed file",
+                     raises(call[method], cf))
+      assert.matches("bad argument #2 to '" .. method ..
+                     "' %(events must be \"r\", \"w\" or \"rw\", got \"x\"",
+                     raises(call[method], a, "x"))
+      assert.matches('bad argument #2 .*events must be "r", "w" or "rw", got table',
+                     raises(call[method], a, {}))
+    end
+    assert.matches("bad argument #1 to 'wait' %(timeout must not be negative",
+                   raises(call.wait, -1))
+    assert.matches("bad argument #1 .*timeout: number or nil expected", raises(call.wait, "soon"))
+    assert.matches("bad argument #2 to 'wait' %(max must be at least 1", raises(call.wait, 0, 0))
+    assert.matches("bad argument #2 .*max must be at least 1", raises(call.wait, 0, -5))
+    assert.matches("bad argument #2 .*number has no integer representation",
+                   raises(call.wait, 0, 1.5))
+    assert.matches("bad argument #2 .*number expected", raises(call.wait, 0, "x"))
+    -- not a poller
+    assert.matches("uxsock.poller expected", raises(p.wait, {}))
+    assert.matches("uxsock.poller expected", raises(p.count, a))
+  end)
+end)
