@@ -324,6 +324,7 @@ end
 -- waits up to 'timeout' seconds (nil: no limit) for descriptors
 local function pollwait(timeout)
   flush()
+  if qtail >= qhead then timeout = 0 end  -- flush woke tasks (EPERM)
   if nreg == 0 then
     if timeout and timeout > 0 then uxsock.poll({}, timeout) end
     return
