@@ -422,6 +422,28 @@ describe("uxsock.loop", function()
     a:close()
   end)
 
+  it("wake a waiter whose handle was closed behind the loop's back, once its number is reused",
+     function()
+    local a, b = loop.socketpair()
+    local res = {}
+    loop.spawn(function() res.stale = helpers.pack(b:recv()) end)
+    loop.spawn(function()
+      loop.sleep(0.02)
+      local fd = b:getfd()
+      b.handle:close()  -- not through the proxy: the loop cannot know
+      local c, d = loop.socketpair()
+      assert.are.equal(fd, c:getfd())  -- the lowest free number again
+      loop.spawn(function() res.new = c:recv() end)
+      loop.spawn(function() loop.sleep(0.02); d:send("new") end)
+      loop.sleep(0.1)
+      c:close(); d:close()
+    end)
+    runall(5)
+    assert.are.equal(uxsock.EOF, res.stale[3], res.stale[2])
+    assert.are.equal("new", res.new)
+    a:close()
+  end)
+
   describe("timeouts in tasks", function()
     it("bound recv, read and accept while the other tasks go on", function()
       local a, b = loop.socketpair()
