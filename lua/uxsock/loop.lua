@@ -358,7 +358,7 @@ end
 local function keyof(obj)
   local t = type(obj)
   if t == "number" then return obj, obj end
-  if getmetatable(obj) == Proxy then return obj.fd, obj.handle end
+  if getmetatable(obj) == Proxy then return obj.handle:getfd(), obj.handle end
   if uxsock.type(obj) then return obj:getfd(), obj end
   if iotype(obj) == "file" then return obj, obj end
   if iotype(obj) == "closed file" then
