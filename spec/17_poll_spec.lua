@@ -452,15 +452,14 @@ describe("uxsock.poller", function()
 
   it("reports at most max objects per wait, the others on the next", function()
     local p = poller()
-    local want, ends = {}, {}
-    for i = 1, 10 do
+    local want = {}
+    for _ = 1, 10 do
       local a, b = pair("datagram")
       assert(p:add(a))
       assert(b:send("x"))
       want[a] = "r"
-      ends[i] = a
     end
-    for i = 1, 5 do assert(p:add((pair("datagram")))) end  -- idle ones
+    for _ = 1, 5 do assert(p:add((pair("datagram")))) end  -- idle ones
     local seen = {}
     for _ = 1, 4 do
       local ready, n = p:wait(0, 3)
@@ -606,8 +605,8 @@ describe("uxsock.poller", function()
       end
     end
     for _, method in ipairs({ "add", "modify" }) do
-      assert.matches("bad argument #1 to '" .. method .. "' %(object: attempt to use a closed stream",
-                     raises(call[method], closed))
+      assert.matches("bad argument #1 to '" .. method ..
+                     "' %(object: attempt to use a closed stream", raises(call[method], closed))
       assert.matches("bad argument #1 to '" .. method .. "' %(object: attempt to use a closed file",
                      raises(call[method], cf))
       assert.matches("bad argument #2 to '" .. method ..

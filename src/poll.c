@@ -72,22 +72,28 @@ static void pushletters (lua_State *L, int flags) {
   lua_pushlstring(L, s, n);
 }
 
-/* "r", "w" or "rw" at idx as flags; nil is "r". 'what' prefixes the
-** message ("items[3]: ") */
-static int checkevents (lua_State *L, int idx, int arg, const char *what) {
+/* raises for events that are not "r", "w" or "rw"; a poll entry
+** (item > 0) is named first */
+static int eventserror (lua_State *L, int idx, int arg, int item) {
+  const char *got = lua_type(L, idx) == LUA_TSTRING
+    ? lua_pushfstring(L, "\"%s\"", lua_tostring(L, idx))
+    : luaL_typename(L, idx);
+  const char *what = item > 0 ? lua_pushfstring(L, "items[%d]: ", item) : "";
+  return luaL_argerror(L, arg, lua_pushfstring(L, "%sevents must be \"r\", "
+                       "\"w\" or \"rw\", got %s", what, got));
+}
+
+/* "r", "w" or "rw" at idx as flags; nil is "r" */
+static int checkevents (lua_State *L, int idx, int arg, int item) {
   size_t len;
   const char *s;
   if (lua_isnoneornil(L, idx)) return UX_PIN;
-  if (lua_type(L, idx) != LUA_TSTRING)
-    return luaL_argerror(L, arg, lua_pushfstring(L, "%sevents must be "
-                         "\"r\", \"w\" or \"rw\", got %s", what,
-                         luaL_typename(L, idx)));
+  if (lua_type(L, idx) != LUA_TSTRING) return eventserror(L, idx, arg, item);
   s = lua_tolstring(L, idx, &len);
   if (len == 1 && s[0] == 'r') return UX_PIN;
   if (len == 1 && s[0] == 'w') return UX_POUT;
   if (len == 2 && s[0] == 'r' && s[1] == 'w') return UX_PIN | UX_POUT;
-  return luaL_argerror(L, arg, lua_pushfstring(L, "%sevents must be \"r\", "
-                       "\"w\" or \"rw\", got \"%s\"", what, s));
+  return eventserror(L, idx, arg, item);
 }
 
 /* Is the value at idx a handle or a Lua file that was closed? Its
@@ -143,9 +149,7 @@ static int pushitem (lua_State *L, int item, int *fd) {
   if (lua_istable(L, -1)) {
     int t = lua_gettop(L);
     lua_rawgeti(L, t, 2);
-    if (!lua_isnil(L, t + 1))
-      flags = checkevents(L, t + 1, 1, lua_pushfstring(L, "items[%d]: ",
-                                                          item));
+    flags = checkevents(L, t + 1, 1, item);
     lua_settop(L, t);
     lua_rawgeti(L, t, 1);
     lua_remove(L, t);
@@ -363,7 +367,7 @@ as it is ready. A regular file cannot be watched (`EPERM`).
 static int p_add (lua_State *L) {
   poller *p = checkpoller(L);
   int fd = ux_checkfdobj(L, 2, 2, "object");
-  int flags = checkevents(L, 3, 3, "");
+  int flags = checkevents(L, 3, 3, 0);
   int isint = (lua_type(L, 2) == LUA_TNUMBER);
   uint32_t gen = p->gen + 1;
   int err;
@@ -415,7 +419,7 @@ Changes the events `obj` is watched for.
 static int p_modify (lua_State *L) {
   poller *p = checkpoller(L);
   int fd = ux_checkfdobj(L, 2, 2, "object");
-  int flags = checkevents(L, 3, 3, "");
+  int flags = checkevents(L, 3, 3, 0);
   uint32_t gen = fd < p->ngens ? p->gens[fd] : 0;
   int err = ux_epoll_ctl(p->epfd, UX_PMOD, fd, flags, KEY(gen, fd));
   if (err != 0) return failctl(L, "modify", err);
