@@ -1,0 +1,864 @@
+-- uxsock.loop: a small coroutine scheduler for uxsock handles.
+--
+-- Tasks are coroutines written as straight-line code. A wrapped handle
+-- (loop.wrap) keeps its socket non-blocking; inside a task a call that
+-- would block yields to the loop, which waits for the descriptor with
+-- uxsock.poller (epoll) or uxsock.poll and resumes the task when it is
+-- ready. Outside any task a wrapped handle blocks as the plain one does.
+-- Plain Lua 5.1 to 5.4 and LuaJIT; see doc/eventloops.md.
+local uxsock = require("uxsock")
+
+local coroutine, error, next, pcall, select, setmetatable, tostring, type =
+  coroutine, error, next, pcall, select, setmetatable, tostring, type
+local iotype, huge = io.type, math.huge
+local unpack = table.unpack or unpack  -- luacheck: ignore (5.1)
+
+local EAGAIN, ETIMEDOUT, EOF, EPIPE, EPERM, EINTR =
+  uxsock.EAGAIN, uxsock.ETIMEDOUT, uxsock.EOF, uxsock.EPIPE, uxsock.EPERM,
+  uxsock.EINTR
+
+local loop = { _VERSION = "uxsock.loop 0.1.0" }
+
+-- {======================================================
+-- The clock
+-- =======================================================
+
+-- Seconds on a monotonic clock: uxsock.monotime when the module has it,
+-- luasystem's monotime, Linux's /proc/uptime (1/100 s), and os.time
+-- (whole seconds) as the last resort.
+local now, clockname
+if type(uxsock.monotime) == "function" then
+  now, clockname = uxsock.monotime, "uxsock.monotime"
+else
+  local ok, system = pcall(require, "system")
+  if ok and type(system) == "table" and type(system.monotime) == "function" then
+    now, clockname = system.monotime, "system.monotime"
+  else
+    local f = io.open("/proc/uptime")
+    if f and f:read("*n") then
+      f:close()
+      now = function ()
+        local u = io.open("/proc/uptime")
+        local t = u:read("*n")
+        u:close()
+        return t
+      end
+      clockname = "/proc/uptime"
+    else
+      if f then f:close() end
+      now, clockname = os.time, "os.time"
+    end
+  end
+end
+
+--- Seconds on the loop's clock (monotonic where one is found).
+loop.now = now
+
+--- The name of the clock loop.now reads.
+function loop.clock() return clockname end
+
+-- }======================================================
+
+
+-- {======================================================
+-- Scheduler state
+-- =======================================================
+
+local YIELD = {}      -- what a task yields when the loop holds its wake-up
+local TIMEOUT = {}    -- resumes a task whose deadline passed
+local CLOSED = {}     -- resumes a task whose handle was closed by the loop
+
+local tasks = {}      -- coroutine -> task, for every live task
+local ntasks = 0
+local queue, qhead, qtail = {}, 1, 0   -- tasks to resume: {task, value}
+local running = false                  -- inside loop.run
+local heap, nheap = {}, 0              -- timers: tokens by deadline
+local seq = 0                          -- orders timers of one deadline
+
+-- descriptors tasks wait for. key: the integer fd (handles, integers) or
+-- the Lua file; entry = { key, owner, r = {tokens}, w = {tokens},
+-- reg = events the backend has ("r", "w", "rw" or nil), dirty }
+local entries = {}
+local dirty, ndirty = {}, 0
+local nreg = 0                         -- entries the backend has
+
+local Proxy = {}                       -- the metatable of wrapped handles
+
+local backend                          -- "poller" or "poll"
+local poller                           -- the uxsock.poller of "poller"
+
+local function enqueue(task, value)
+  qtail = qtail + 1
+  queue[qtail] = { task, value }
+end
+
+local function current()
+  return tasks[coroutine.running() or 0]
+end
+
+-- the timer heap: tokens with .deadline, .seq and .slot (their index)
+local function earlier(a, b)
+  return a.deadline < b.deadline or (a.deadline == b.deadline and a.seq < b.seq)
+end
+
+local function heapup(i)
+  local t = heap[i]
+  while i > 1 do
+    local p = (i - i % 2) / 2
+    local pt = heap[p]
+    if not earlier(t, pt) then break end
+    heap[i], pt.slot = pt, i
+    i = p
+  end
+  heap[i], t.slot = t, i
+end
+
+local function heapdown(i)
+  local t = heap[i]
+  while true do
+    local c = 2 * i
+    if c > nheap then break end
+    if c < nheap and earlier(heap[c + 1], heap[c]) then c = c + 1 end
+    local ct = heap[c]
+    if not earlier(ct, t) then break end
+    heap[i], ct.slot = ct, i
+    i = c
+  end
+  heap[i], t.slot = t, i
+end
+
+local function addtimer(token, deadline)
+  seq = seq + 1
+  token.deadline, token.seq = deadline, seq
+  nheap = nheap + 1
+  heap[nheap] = token
+  heapup(nheap)
+end
+
+local function deltimer(token)
+  local i = token.slot
+  if not i then return end
+  token.slot = nil
+  local last = heap[nheap]
+  heap[nheap] = nil
+  nheap = nheap - 1
+  if i <= nheap then
+    heap[i], last.slot = last, i
+    heapup(i)
+    heapdown(last.slot)
+  end
+end
+
+local function markdirty(e)
+  if not e.dirty then
+    e.dirty = true
+    ndirty = ndirty + 1
+    dirty[ndirty] = e
+  end
+end
+
+-- wakes the task of a token, once
+local function fire(token, value)
+  if token.fired then return end
+  token.fired = true
+  deltimer(token)
+  if token.entry then markdirty(token.entry) end
+  token.task.status = "ready"
+  enqueue(token.task, value)
+end
+
+local function wakeall(list, value)
+  for i = 1, #list do fire(list[i], value) end
+end
+
+-- }======================================================
+
+
+-- {======================================================
+-- The backend: uxsock.poller (epoll) or uxsock.poll
+-- =======================================================
+
+local function pickbackend()
+  if backend then return end
+  if type(uxsock.poller) == "function" then
+    local p = uxsock.poller()
+    if p then poller, backend = p, "poller" return end
+  end
+  if type(uxsock.poll) ~= "function" then
+    error("uxsock.loop needs uxsock.poll or uxsock.poller", 3)
+  end
+  backend = "poll"
+end
+
+--- The backend that waits for descriptors, "poller" (uxsock.poller, Linux
+-- epoll) or "poll" (uxsock.poll); with a name, switches to it (only
+-- while no task waits for a descriptor). Returns the name.
+function loop.backend(name)
+  if name ~= nil then
+    if name ~= "poller" and name ~= "poll" then
+      error("bad argument #1 to 'backend' (\"poller\" or \"poll\" expected)", 2)
+    end
+    if next(entries) ~= nil then
+      error("loop.backend: tasks are waiting for descriptors", 2)
+    end
+    if poller then poller:close() end
+    poller, backend = nil, nil
+    if name == "poller" then
+      pickbackend()
+      if backend ~= "poller" then
+        backend = nil
+        error("loop.backend: uxsock.poller is not available here", 2)
+      end
+    else
+      backend = "poll"
+    end
+  end
+  pickbackend()
+  return backend
+end
+
+local function events(e)
+  local r, w = #e.r > 0, #e.w > 0
+  if r and w then return "rw" elseif r then return "r" elseif w then return "w" end
+  return nil
+end
+
+local function prune(list)
+  local j = 0
+  for i = 1, #list do
+    local t = list[i]
+    list[i] = nil
+    if not t.fired then j = j + 1; list[j] = t end
+  end
+end
+
+local function unregister(e)
+  if e.reg then
+    if poller then poller:remove(e.key) end  -- a closed fd: nothing to do
+    e.reg = nil
+    nreg = nreg - 1
+  end
+end
+
+-- gives the backend what the waiting tokens of each changed entry ask
+local function flush()
+  local i = 1
+  while i <= ndirty do  -- an entry may be marked again meanwhile
+    local e = dirty[i]
+    dirty[i] = nil
+    i = i + 1
+    e.dirty = false
+    prune(e.r)
+    prune(e.w)
+    local want = events(e)
+    if entries[e.key] ~= e then  -- luacheck: ignore 542
+      -- forgotten: its descriptor was closed, the backend let go of it
+    elseif want ~= e.reg then
+      if not want then
+        unregister(e)
+        entries[e.key] = nil
+      elseif not poller then
+        if not e.reg then nreg = nreg + 1 end
+        e.reg = want
+      else
+        local ok, msg, code
+        if e.reg then
+          ok, msg, code = poller:modify(e.key, want)
+          if not ok then poller:remove(e.key) end
+        end
+        if not ok then
+          ok, msg, code = poller:add(e.key, want)
+        end
+        if ok then
+          if not e.reg then nreg = nreg + 1 end
+          e.reg = want
+        elseif code == EPERM then
+          -- epoll refuses regular files, which are always ready
+          unregister(e)
+          wakeall(e.r, "r")
+          wakeall(e.w, "w")
+        else
+          error("uxsock.loop: cannot watch " .. tostring(e.key) .. ": " ..
+                tostring(msg), 0)
+        end
+      end
+    elseif not want then
+      entries[e.key] = nil
+    end
+  end
+  ndirty = 0
+end
+
+-- the entry of a key; 'owner' is the handle the descriptor belongs to: a
+-- different handle with the same descriptor number means the first one
+-- was closed behind the loop's back, so its waiters can never wake
+local function entryof(key, owner)
+  local e = entries[key]
+  if e and owner ~= key and e.owner ~= owner and type(e.owner) == "userdata"
+     and e.owner:isclosed() then
+    wakeall(e.r, CLOSED)
+    wakeall(e.w, CLOSED)
+    unregister(e)
+    e.r, e.w = {}, {}
+    e.owner = owner
+  elseif not e then
+    e = { key = key, owner = owner, r = {}, w = {}, dirty = false }
+    entries[key] = e
+  end
+  if type(e.owner) == "number" then e.owner = owner end
+  return e
+end
+
+-- wakes the tasks of the ready descriptors
+local function dispatch(ready)
+  for key, letters in pairs(ready) do
+    local e = entries[key]
+    if e then
+      local err = letters:find("[he]")
+      if err or letters:find("r", 1, true) then wakeall(e.r, letters) end
+      if err or letters:find("w", 1, true) then wakeall(e.w, letters) end
+    end
+  end
+end
+
+-- waits up to 'timeout' seconds (nil: no limit) for descriptors
+local function pollwait(timeout)
+  flush()
+  if qtail >= qhead then timeout = 0 end  -- flush woke tasks (EPERM)
+  if nreg == 0 then
+    if timeout and timeout > 0 then uxsock.poll({}, timeout) end
+    return
+  end
+  local ready, msg, code
+  if poller then
+    ready, msg, code = poller:wait(timeout, nreg)
+  else
+    local items, n = {}, 0
+    for key, e in pairs(entries) do
+      if e.reg then n = n + 1; items[n] = { key, e.reg } end
+    end
+    ready, msg, code = uxsock.poll(items, timeout)
+  end
+  if not ready then
+    if code == EINTR then return end
+    error("uxsock.loop: " .. tostring(msg), 0)
+  end
+  dispatch(ready)
+end
+
+-- }======================================================
+
+
+-- {======================================================
+-- Tasks
+-- =======================================================
+
+-- the key of an object the loop can wait for: the integer descriptor of
+-- a handle, proxy or integer; a Lua file itself
+local function keyof(obj)
+  local t = type(obj)
+  if t == "number" then return obj, obj end
+  if getmetatable(obj) == Proxy then return obj.handle:getfd(), obj.handle end
+  if uxsock.type(obj) then return obj:getfd(), obj end
+  if iotype(obj) == "file" then return obj, obj end
+  if iotype(obj) == "closed file" then
+    error("bad argument #1 to 'wait' (attempt to use a closed file)", 3)
+  end
+  error("bad argument #1 to 'wait' (uxsock handle, Lua file or descriptor " ..
+        "expected, got " .. t .. ")", 3)
+end
+
+-- inside a task: waits until the descriptor is ready for 'dir' ("r", "w"
+-- or "rw") or the deadline passes; returns the letters, TIMEOUT or CLOSED
+local function await(task, key, owner, dir, deadline)
+  local e = entryof(key, owner)
+  local token = { task = task, entry = e }
+  if dir ~= "w" then e.r[#e.r + 1] = token end
+  if dir ~= "r" then e.w[#e.w + 1] = token end
+  markdirty(e)
+  if deadline then addtimer(token, deadline) end
+  return coroutine.yield(YIELD)
+end
+
+-- the loop lets go of a descriptor that is about to close: its waiters
+-- wake with CLOSED
+local function forget(key)
+  local e = entries[key]
+  if not e then return end
+  wakeall(e.r, CLOSED)
+  wakeall(e.w, CLOSED)
+  unregister(e)
+  entries[key] = nil
+end
+
+local Task = {}
+Task.__index = Task
+function Task.__tostring(t) return "uxsock.loop task (" .. t.status .. ")" end
+
+--- Starts fn(...) as a task on the loop's next turn. Returns the task, a
+-- table whose field status is "ready", "running", "waiting" or "dead".
+function loop.spawn(fn, ...)
+  if type(fn) ~= "function" and not (getmetatable(fn) or {}).__call then
+    error("bad argument #1 to 'spawn' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  local args, n = { ... }, select("#", ...)
+  local task = { status = "ready" }
+  task.co = coroutine.create(function () return fn(unpack(args, 1, n)) end)
+  setmetatable(task, Task)
+  tasks[task.co] = task
+  ntasks = ntasks + 1
+  enqueue(task)
+  return task
+end
+
+--- The number of tasks that have not ended.
+function loop.count() return ntasks end
+
+--- The task that is running, or nil outside any task.
+function loop.running() return current() end
+
+local function finished(task)
+  task.status = "dead"
+  tasks[task.co] = nil
+  ntasks = ntasks - 1
+end
+
+-- resumes a task; returns nil, or the error (with its traceback) it raised
+local function resume(task, value)
+  if task.status == "dead" then return nil end
+  task.status = "running"
+  local ok, res = coroutine.resume(task.co, value)
+  if coroutine.status(task.co) == "dead" then
+    finished(task)
+    if not ok then
+      local err = res
+      if type(res) == "string" then err = debug.traceback(task.co, res) end
+      -- Lua 5.4 closes the task's <close> variables only when asked
+      if coroutine.close then coroutine.close(task.co) end
+      return err == nil and "task raised nil" or err
+    end
+  elseif res == YIELD then
+    task.status = "waiting"
+  else
+    -- a plain coroutine.yield(): the task gives way and goes on next turn
+    task.status = "ready"
+    enqueue(task)
+  end
+  return nil
+end
+
+-- the turns of loop.run: resumes the queued tasks, waits for descriptors
+-- and timers; raises what a task raised
+local function turns(stop)
+  while true do
+    -- the tasks queued before this turn; those they wake go next turn
+    local tail = qtail
+    while qhead <= tail do
+      local item = queue[qhead]
+      queue[qhead] = nil
+      qhead = qhead + 1
+      local err = resume(item[1], item[2])
+      if err ~= nil then error(err, 0) end
+    end
+    if qhead > qtail then qhead, qtail = 1, 0 end
+    if ntasks == 0 then return true end
+    -- how long to wait: not at all while tasks are queued
+    local wait, t = nil, nil
+    if qtail >= qhead then wait = 0 end
+    if nheap > 0 and not wait then
+      t = now()
+      wait = heap[1].deadline - t
+      if wait < 0 then wait = 0 end
+    end
+    local last = false  -- out of time: this turn polls without waiting
+    if stop then
+      t = t or now()
+      local left = stop - t
+      if left <= 0 then left, last = 0, true end
+      if not wait or left < wait then wait = left end
+    end
+    if not wait then
+      flush()
+      if nreg == 0 then
+        error("loop.run: " .. ntasks .. " tasks wait for nothing", 0)
+      end
+    end
+    pollwait(wait)
+    -- the timers that are due
+    if nheap > 0 then
+      t = now()
+      while nheap > 0 and heap[1].deadline <= t do
+        fire(heap[1], TIMEOUT)
+      end
+    end
+    if last then
+      return nil, "loop.run: timeout with " .. ntasks .. " tasks left", ETIMEDOUT
+    end
+  end
+end
+
+--- Runs the tasks until none is left, or until `timeout` seconds pass.
+-- Returns true; on timeout nil, msg, ETIMEDOUT (the tasks are kept, and
+-- a later run goes on with them). run(0) is one turn: the queued tasks
+-- run, and the ready descriptors and due timers wake theirs for the next.
+-- An error a task raises ends run with that error and the task's
+-- traceback; the other tasks are kept.
+function loop.run(timeout)
+  if running then error("loop.run: the loop is already running", 2) end
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0 or
+                         timeout ~= timeout) then
+    error("bad argument #1 to 'run' (non-negative number expected)", 2)
+  end
+  pickbackend()
+  running = true
+  -- pcall: an error (a task's, or Ctrl-C's between two Lua instructions)
+  -- must leave the loop able to run again
+  local ok, a, b, c = pcall(turns, timeout and timeout < huge and now() + timeout)
+  running = false
+  if not ok then error(a, 0) end
+  return a, b, c
+end
+
+--- Forgets every task, timer and wait (for tests, or after an error the
+-- program does not go on from). Handles stay open.
+function loop.reset()
+  if running then error("loop.reset: the loop is running", 2) end
+  for _, task in pairs(tasks) do task.status = "dead" end
+  for _, e in pairs(entries) do unregister(e) end
+  tasks, ntasks = {}, 0
+  queue, qhead, qtail = {}, 1, 0
+  heap, nheap = {}, 0
+  entries, dirty, ndirty, nreg = {}, {}, 0, 0
+end
+
+--- Waits `seconds`: in a task the others run meanwhile (0 gives way for
+-- one turn); outside a task the process sleeps.
+function loop.sleep(seconds)
+  if type(seconds) ~= "number" or seconds < 0 or seconds ~= seconds then
+    error("bad argument #1 to 'sleep' (non-negative number expected)", 2)
+  end
+  local task = current()
+  if not task then
+    if seconds > 0 then uxsock.poll({}, seconds) end
+    return true
+  end
+  if seconds == 0 then
+    enqueue(task)
+  else
+    addtimer({ task = task }, now() + seconds)
+  end
+  coroutine.yield(YIELD)
+  return true
+end
+
+--- Waits until `obj` (a uxsock handle, a wrapped one, a Lua file or an
+-- integer descriptor) is ready for `events` ("r", "w" or "rw"; default
+-- "r"), at most `timeout` seconds. Returns the ready letters as
+-- uxsock.poll gives them ("r", "w", "h" hung up, "e" error); on timeout
+-- nil, msg, ETIMEDOUT.
+function loop.wait(obj, ev, timeout)
+  ev = ev or "r"
+  if ev ~= "r" and ev ~= "w" and ev ~= "rw" then
+    error("bad argument #2 to 'wait' (\"r\", \"w\" or \"rw\" expected)", 2)
+  end
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0 or timeout ~= timeout) then
+    error("bad argument #3 to 'wait' (non-negative number expected)", 2)
+  end
+  if timeout == huge then timeout = nil end
+  local key, owner = keyof(obj)
+  local task = current()
+  if not task then
+    local pobj = getmetatable(obj) == Proxy and obj.handle or obj
+    local ready, msg, code = uxsock.poll({ { pobj, ev } }, timeout)
+    if not ready then return nil, msg, code end
+    local letters = ready[pobj]
+    if letters then return letters end
+    return nil, "wait: timed out", ETIMEDOUT
+  end
+  local res = await(task, key, owner, ev, timeout and now() + timeout)
+  if res == TIMEOUT then return nil, "wait: timed out", ETIMEDOUT end
+  if res == CLOSED then return nil, "wait: closed", EOF end
+  return res
+end
+
+-- }======================================================
+
+
+-- {======================================================
+-- Wrapped handles
+-- =======================================================
+
+local methods = {}    -- what proxies do themselves
+local forwarders = {} -- method name -> function calling the handle's
+
+-- "recv /x.sock: Resource temporarily unavailable" -> "... timed out"
+local function timedout(msg)
+  local head = tostring(msg):match("^(.*): ")
+  return (head or "call") .. ": Connection timed out"
+end
+
+local function closedmsg(msg)
+  local head = tostring(msg):match("^(.*): ")
+  return (head or "call") .. ": closed while waiting"
+end
+
+-- outside a task: the call blocks for the proxy's timeout, as a plain
+-- handle's would; the handle is left non-blocking whatever happens
+local function restore(h, ok, ...)
+  h:settimeout(0)
+  if not ok then error((...), 0) end
+  return ...
+end
+
+local function blocking(self, method, x, y, z)
+  local h = self.handle
+  if self.timeout == 0 then return h[method](h, x, y, z) end
+  h:settimeout(self.timeout or nil)
+  return restore(h, pcall(h[method], h, x, y, z))
+end
+
+-- inside a task: a result that would block waits for the descriptor and
+-- tries again, within the proxy's timeout for the whole call
+local function finish(self, task, method, dir, deadline, x, y, z, a, ...)
+  if a ~= nil or select(2, ...) ~= EAGAIN or self.timeout == 0 then
+    return a, ...
+  end
+  if not deadline and self.timeout then deadline = now() + self.timeout end
+  local h, res = self.handle, nil
+  if method == "sendto" then
+    -- Linux calls an unconnected datagram socket writable while the
+    -- receiver's queue is full: back off instead of waiting for "w"
+    self.backoff = (self.backoff or 0.0005) * 2  -- 1 ms, 2 ms, ... 50 ms
+    if self.backoff > 0.05 then self.backoff = 0.05 end
+    local pause = self.backoff
+    if deadline and deadline - now() < pause then pause = deadline - now() end
+    if pause > 0 then
+      local token = { task = task }
+      addtimer(token, now() + pause)
+      coroutine.yield(YIELD)
+    end
+    if h:isclosed() then res = CLOSED
+    elseif deadline and now() >= deadline then res = TIMEOUT end
+  else
+    res = await(task, self.fd, h, dir, deadline)
+    -- closed by a task that ran after this one was woken
+    if h:isclosed() then res = CLOSED end
+  end
+  if res == TIMEOUT then return nil, timedout(...), ETIMEDOUT end
+  if res == CLOSED then
+    return nil, closedmsg(...), dir == "w" and EPIPE or EOF
+  end
+  return finish(self, task, method, dir, deadline, x, y, z, h[method](h, x, y, z))
+end
+
+local function call(self, method, dir, x, y, z)
+  local task = current()
+  if not task then return blocking(self, method, x, y, z) end
+  local h = self.handle
+  return finish(self, task, method, dir, nil, x, y, z, h[method](h, x, y, z))
+end
+
+local wrap
+
+function methods.send(self, data, i, j) return call(self, "send", "w", data, i, j) end
+function methods.recv(self, max) return call(self, "recv", "r", max) end
+function methods.recvinto(self, buf, i, j) return call(self, "recvinto", "r", buf, i, j) end
+function methods.read(self, fmt) return call(self, "read", "r", fmt) end
+function methods.recvfrom(self, max) return call(self, "recvfrom", "r", max) end
+
+function methods.sendto(self, data, path)
+  local r, msg, code = call(self, "sendto", "w", data, path)
+  if r then self.backoff = false end
+  return r, msg, code
+end
+
+local function wrapped(c, ...)
+  if c == nil then return c, ... end
+  return wrap(c)
+end
+
+function methods.accept(self)
+  return wrapped(call(self, "accept", "r"))
+end
+
+-- where data:sub(i, j) starts and ends, as uxsock reads i and j
+local function range(len, i, j)
+  i, j = i or 1, j or -1
+  if i < 0 then i = (i < -len) and 1 or len + i + 1 elseif i == 0 then i = 1 end
+  if j < 0 then j = (j < -len) and 0 or len + j + 1 elseif j > len then j = len end
+  return i, j
+end
+
+function methods.sendall(self, data, i, j)
+  local task = current()
+  if not task or self.timeout == 0 then return blocking(self, "sendall", data, i, j) end
+  local h = self.handle
+  local n, msg, code, sent = h:sendall(data, i, j)
+  if n or code ~= EAGAIN then return n, msg, code, sent end
+  local first, last = range(#data, i, j)
+  local total = sent
+  local deadline = self.timeout and now() + self.timeout
+  while true do
+    local res = await(task, self.fd, h, "w", deadline)
+    if h:isclosed() then res = CLOSED end
+    if res == TIMEOUT then return nil, timedout(msg), ETIMEDOUT, total end
+    if res == CLOSED then return nil, closedmsg(msg), EPIPE, total end
+    n, msg, code, sent = h:sendall(data, first + total, last)
+    if n then return total + n end
+    total = total + sent
+    if code ~= EAGAIN then return nil, msg, code, total end
+  end
+end
+
+function methods.lines(self, fmt)
+  self.handle:lines(fmt)  -- checks the kind and the format
+  return function ()
+    local line, msg, code = self:read(fmt)
+    if line ~= nil then return line end
+    if code == EOF then return nil end
+    error(msg, 2)
+  end
+end
+
+function methods.settimeout(self, t)
+  local h = self.handle
+  h:settimeout(t)  -- checks t as uxsock does
+  h:settimeout(0)
+  self.timeout = t ~= huge and t or false
+  return true
+end
+
+function methods.gettimeout(self)
+  self.handle:gettimeout()  -- raises for a closed handle
+  return self.timeout or nil
+end
+
+function methods.close(self)
+  local h = self.handle
+  if not h:isclosed() then forget(self.fd) end
+  return h:close()
+end
+
+for _, name in ipairs({ "getfd", "getsockname", "getpeername", "peercred",
+                        "shutdown", "connect" }) do
+  methods[name] = function (self, ...) local h = self.handle return h[name](h, ...) end
+end
+
+function Proxy.__index(self, k)
+  local m = methods[k]
+  if m then return m end
+  m = forwarders[k]
+  if m then return m end
+  local h = rawget(self, "handle")
+  if type(h[k]) ~= "function" then return nil end
+  m = function (p, ...) local hh = p.handle return hh[k](hh, ...) end
+  forwarders[k] = m
+  return m
+end
+
+function Proxy.__tostring(self)
+  return "uxsock.loop: " .. tostring(self.handle)
+end
+
+function Proxy.__close(self)
+  self:close()
+end
+
+--- A loop-aware proxy of a uxsock handle (a proxy comes back as it is).
+-- The handle becomes non-blocking; the proxy keeps its timeout.
+function wrap(h)
+  if getmetatable(h) == Proxy then return h end
+  local kind = uxsock.type(h)
+  if not kind then
+    error("bad argument #1 to 'wrap' (uxsock handle expected, got " .. type(h) .. ")", 2)
+  end
+  if kind:match("^closed") then
+    error("bad argument #1 to 'wrap' (attempt to use a " .. kind .. ")", 2)
+  end
+  local t = h:gettimeout()
+  h:settimeout(0)
+  -- every field is set: a missing one would be looked up in the handle
+  return setmetatable({ handle = h, fd = h:getfd(), timeout = t or false,
+                        backoff = false }, Proxy)
+end
+loop.wrap = wrap
+
+--- The handle of a proxy (any other value comes back as it is), with
+-- the proxy's timeout given back to it: it blocks again as before wrap.
+function loop.unwrap(p)
+  if getmetatable(p) ~= Proxy then return p end
+  local h = p.handle
+  if not h:isclosed() then
+    h:settimeout(p.timeout or nil)
+  end
+  return h
+end
+
+--- Whether x is a proxy made by loop.wrap.
+function loop.iswrapped(x) return getmetatable(x) == Proxy end
+
+-- }======================================================
+
+
+-- {======================================================
+-- Constructors
+-- =======================================================
+
+local function wrapresult(h, ...)
+  if h == nil then return h, ... end
+  return wrap(h)
+end
+
+--- uxsock.listen, wrapped.
+function loop.listen(path, opts)
+  return wrapresult(uxsock.listen(path, opts))
+end
+
+--- uxsock.datagram, wrapped.
+function loop.datagram(path, opts)
+  return wrapresult(uxsock.datagram(path, opts))
+end
+
+--- uxsock.socketpair, both wrapped.
+function loop.socketpair(kind)
+  local a, b, c = uxsock.socketpair(kind)
+  if not a then return a, b, c end
+  return wrap(a), wrap(b)
+end
+
+--- uxsock.connect, wrapped. In a task, a full backlog (EAGAIN: a Unix
+-- socket connects at once or not at all) is retried after short sleeps,
+-- within opts.timeout.
+function loop.connect(path, opts)
+  local task = current()
+  if not task then return wrapresult(uxsock.connect(path, opts)) end
+  local o, t = {}, nil
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      return wrapresult(uxsock.connect(path, opts))  -- raises as uxsock does
+    end
+    for k, v in pairs(opts) do o[k] = v end
+    t = opts.timeout
+  end
+  if t == huge then t = nil end
+  o.timeout = 0
+  local deadline = t and now() + t
+  local pause = 0.001
+  while true do
+    local h, msg, code = uxsock.connect(path, o)
+    if h then
+      local p = wrap(h)
+      p.timeout = t or false
+      return p
+    end
+    if code ~= EAGAIN or t == 0 then return nil, msg, code end
+    local left = deadline and deadline - now()
+    if left and left <= 0 then return nil, timedout(msg), ETIMEDOUT end
+    loop.sleep(left and left < pause and left or pause)
+    pause = pause < 0.025 and pause * 2 or 0.05
+  end
+end
+
+-- }======================================================
+
+return loop
