@@ -8,8 +8,10 @@ LUA_PC    ?= $(LUA)
 LUA_INC   ?= $(shell pkg-config --cflags $(LUA_PC) 2>/dev/null)
 LUA_LIBS  ?= $(shell pkg-config --libs $(LUA_PC) 2>/dev/null)
 LUA_CMOD  ?= $(shell pkg-config --variable=INSTALL_CMOD $(LUA_PC) 2>/dev/null)
+LUA_LMOD  ?= $(shell pkg-config --variable=INSTALL_LMOD $(LUA_PC) 2>/dev/null)
 PREFIX    ?= /usr/local
 CMOD_DIR  ?= $(if $(LUA_CMOD),$(LUA_CMOD),$(PREFIX)/lib/lua/5.4)
+LMOD_DIR  ?= $(if $(LUA_LMOD),$(LUA_LMOD),$(PREFIX)/share/lua/5.4)
 LIB_DIR   ?= $(PREFIX)/lib
 INC_DIR   ?= $(PREFIX)/include
 
@@ -66,9 +68,10 @@ VERSION   = 0.1.0
 ROCKDIR   = build/rock
 ROCK      = $(ROCKDIR)/uxsock-$(VERSION)-1.src.rock
 rock: $(ROCK)
-$(ROCK): uxsock-$(VERSION)-1.rockspec $(SRCS) $(wildcard src/*.h) LICENSE README.md
+$(ROCK): uxsock-$(VERSION)-1.rockspec $(SRCS) $(wildcard src/*.h) lua/uxsock/loop.lua \
+         LICENSE README.md
 	rm -rf $(ROCKDIR) && mkdir -p $(ROCKDIR)/stage
-	tar -cf - --transform 's,^,uxsock-$(VERSION)/,' src LICENSE README.md \
+	tar -cf - --transform 's,^,uxsock-$(VERSION)/,' src lua LICENSE README.md \
 	  uxsock-$(VERSION)-1.rockspec | gzip -n >$(ROCKDIR)/uxsock-$(VERSION).tar.gz
 	sed 's|url = "uxsock-$(VERSION).tar.gz"|url = "file://$(CURDIR)/$(ROCKDIR)/uxsock-$(VERSION).tar.gz"|' \
 	  uxsock-$(VERSION)-1.rockspec >$(ROCKDIR)/stage/uxsock-$(VERSION)-1.rockspec
@@ -138,8 +141,10 @@ docs: deps
 	ldoc -q --filter doc.readme.markdown . >/dev/null
 
 install: $(MODULE) $(STATIC)
-	install -d $(DESTDIR)$(CMOD_DIR) $(DESTDIR)$(LIB_DIR) $(DESTDIR)$(INC_DIR)
+	install -d $(DESTDIR)$(CMOD_DIR) $(DESTDIR)$(LMOD_DIR)/uxsock \
+	  $(DESTDIR)$(LIB_DIR) $(DESTDIR)$(INC_DIR)
 	install -m 0755 $(MODULE) $(DESTDIR)$(CMOD_DIR)/uxsock.so
+	install -m 0644 lua/uxsock/loop.lua $(DESTDIR)$(LMOD_DIR)/uxsock/loop.lua
 	install -m 0644 $(STATIC) $(DESTDIR)$(LIB_DIR)/libuxsock.a
 	install -m 0644 src/uxsock.h $(DESTDIR)$(INC_DIR)/uxsock.h
 

@@ -33,5 +33,6 @@ build = {
       },
       incdirs = { "src" },
     },
+    ["uxsock.loop"] = "lua/uxsock/loop.lua",
   },
 }

@@ -30,5 +30,6 @@ build = {
       },
       incdirs = { "src" },
     },
+    ["uxsock.loop"] = "lua/uxsock/loop.lua",
   },
 }

@@ -13,7 +13,7 @@ describe("the rockspec", function()
     local src, tree = dir .. "/src", dir .. "/tree"
     -- a copy of what the rockspec names, so the build leaves no objects here
     local out, how, code = h.run(string.format(
-      "mkdir -p %s && cp -R src uxsock-scm-1.rockspec LICENSE README.md %s",
+      "mkdir -p %s && cp -R src lua uxsock-scm-1.rockspec LICENSE README.md %s",
       h.q(src), h.q(src)))
     assert.same({ "exit", 0 }, { how, code }, out)
     out, how, code = h.run(string.format(
@@ -35,13 +35,16 @@ describe("the rockspec", function()
       local u = require("uxsock")
       local a, b = u.socketpair()
       a:send("ok")
-      io.write(u._VERSION, " ", b:recv(), " ", searchpath("uxsock", package.cpath))
+      assert(u.loop == require("uxsock.loop"))
+      io.write(u._VERSION, " ", b:recv(), " ", searchpath("uxsock", package.cpath), " ",
+               searchpath("uxsock.loop", package.path))
     ]]
     out, how, code = h.run(string.format("LUA_CPATH=%s LUA_PATH=%s %s -e %s",
       h.q(tree .. "/lib/lua/" .. LUAVER .. "/?.so"),
       h.q(tree .. "/share/lua/" .. LUAVER .. "/?.lua"),
       h.LUA, h.q(probe)))
     assert.same({ "exit", 0 }, { how, code }, out)
-    assert.equal("uxsock 0.1.0 ok " .. tree .. "/lib/lua/" .. LUAVER .. "/uxsock.so", out)
+    assert.equal("uxsock 0.1.0 ok " .. tree .. "/lib/lua/" .. LUAVER .. "/uxsock.so "
+                 .. tree .. "/share/lua/" .. LUAVER .. "/uxsock/loop.lua", out)
   end)
 end)

@@ -36,11 +36,14 @@ describe("the release rock", function()
       local u = require("uxsock")
       local a, b = u.socketpair()
       a:send("ok")
-      io.write(u._VERSION, " ", b:recv(), " ", package.loaded.uxsock == u and "loaded" or "")
+      local loop = u.loop  -- the scheduler, lua/uxsock/loop.lua, from the tree
+      io.write(u._VERSION, " ", b:recv(), " ", package.loaded.uxsock == u and "loaded" or "",
+               " ", type(loop.spawn))
     ]]
-    out, how, code = h.run(string.format("LUA_CPATH=%s %s -e %s",
-      h.q(so:gsub("uxsock%.so$", "?.so")), h.LUA, h.q(probe)))
+    out, how, code = h.run(string.format("LUA_CPATH=%s LUA_PATH=%s %s -e %s",
+      h.q(so:gsub("uxsock%.so$", "?.so")),
+      h.q(tree .. "/share/lua/" .. LUA_VERSION .. "/?.lua"), h.LUA, h.q(probe)))
     assert.same({ "exit", 0 }, { how, code }, out)
-    assert.equal("uxsock " .. VERSION .. " ok loaded", out)
+    assert.equal("uxsock " .. VERSION .. " ok loaded function", out)
   end)
 end)

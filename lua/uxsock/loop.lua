@@ -23,39 +23,9 @@ local loop = { _VERSION = "uxsock.loop 0.1.0" }
 -- The clock
 -- =======================================================
 
--- Seconds on a monotonic clock: uxsock.monotime when the module has it,
--- luasystem's monotime, Linux's /proc/uptime (1/100 s), and os.time
--- (whole seconds) as the last resort.
-local now, clockname
-if type(uxsock.monotime) == "function" then
-  now, clockname = uxsock.monotime, "uxsock.monotime"
-else
-  local ok, system = pcall(require, "system")
-  if ok and type(system) == "table" and type(system.monotime) == "function" then
-    now, clockname = system.monotime, "system.monotime"
-  else
-    local f = io.open("/proc/uptime")
-    if f and f:read("*n") then
-      f:close()
-      now = function ()
-        local u = io.open("/proc/uptime")
-        local t = u:read("*n")
-        u:close()
-        return t
-      end
-      clockname = "/proc/uptime"
-    else
-      if f then f:close() end
-      now, clockname = os.time, "os.time"
-    end
-  end
-end
-
---- Seconds on the loop's clock (monotonic where one is found).
+--- Seconds on a monotonic clock (uxsock.monotime): timers and timeouts.
+local now = uxsock.monotime
 loop.now = now
-
---- The name of the clock loop.now reads.
-function loop.clock() return clockname end
 
 -- }======================================================
 
