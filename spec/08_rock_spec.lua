@@ -27,7 +27,7 @@ describe("the rockspec", function()
     local probe = [[
       local searchpath = package.searchpath or function(name, path)
         for template in path:gmatch("[^;]+") do
-          local file = template:gsub("%?", name)
+          local file = template:gsub("%?", (name:gsub("%.", "/")))
           local f = io.open(file)
           if f then f:close() return file end
         end
