@@ -381,6 +381,68 @@ describe("uxsock.loop", function()
                       replies)
     end)
 
+    it("pass descriptors and credentials in tasks: recvfds and recvcred wait", function()
+      local a, b = loop.socketpair("stream")
+      local got = {}
+      loop.spawn(function()
+        local data, fds = assert(b:recvfds())  -- waits: nothing sent yet
+        got.data, got.text = data, fds[1]:read("*a")
+        fds[1]:close()
+        local msg, cred = assert(b:recvcred())
+        got.msg, got.pid = msg, cred and cred.pid
+      end)
+      loop.spawn(function()
+        loop.sleep(0.02)
+        local f = io.tmpfile()
+        f:write("passed along")
+        f:seek("set")
+        assert(a:sendfds("file", { f }))
+        f:close()
+        assert(a:sendcred("who"))
+      end)
+      runall()
+      a:close(); b:close()
+      assert.same({ data = "file", text = "passed along", msg = "who", pid = helpers.pid() }, got)
+    end)
+
+    it("send and receive batches in tasks: sendmany goes on after a full queue", function()
+      -- the receiver's queue holds few datagrams: sendmany sends part of
+      -- the list, waits, and goes on with the rest
+      local a, b = loop.socketpair("datagram")
+      local msgs, got = {}, {}
+      for i = 1, 500 do msgs[i] = tostring(i) end
+      loop.spawn(function()
+        assert.are.equal(500, assert(a:sendmany(msgs)))
+      end)
+      loop.spawn(function()
+        while #got < 500 do
+          for _, m in ipairs(assert(b:recvmany(64, 16))) do got[#got + 1] = m end
+        end
+      end)
+      runall()
+      a:close(); b:close()
+      assert.are.same(msgs, got)
+    end)
+
+    it("send batches to a name, backing off while the receiver is full", function()
+      local path = helpers.sockpath("loopbatch")
+      local s = assert(loop.datagram(path))
+      local c = assert(loop.datagram())
+      local msgs, got = {}, {}
+      for i = 1, 200 do msgs[i] = "m" .. i end
+      loop.spawn(function() assert.are.equal(200, assert(c:sendmany(msgs, path))) end)
+      loop.spawn(function()
+        while #got < 200 do
+          local list, senders = assert(s:recvmanyfrom(32))
+          assert.are.equal(#list, #senders)
+          for _, m in ipairs(list) do got[#got + 1] = m end
+        end
+      end)
+      runall()
+      s:close(); c:close()
+      assert.are.same(msgs, got)
+    end)
+
     it("return what a closing task ends: waiters get EOF, or EPIPE for sends", function()
       local a, b = loop.socketpair()
       helpers.track(a.handle)

@@ -589,13 +589,17 @@ end
 
 -- inside a task: a result that would block waits for the descriptor and
 -- tries again, within the proxy's timeout for the whole call
+-- dir is "r", "w", or "W" for a send to a name (sendto, or a send with
+-- its 'to'). A result that moved something (a fourth result > 0: a
+-- partial sendmany) goes back to the caller, which goes on from there.
 local function finish(self, task, method, dir, deadline, x, y, z, a, ...)
-  if a ~= nil or select(2, ...) ~= EAGAIN or self.timeout == 0 then
+  if a ~= nil or select(2, ...) ~= EAGAIN or self.timeout == 0
+     or (select(3, ...) or 0) > 0 then
     return a, ...
   end
   if not deadline and self.timeout then deadline = now() + self.timeout end
   local h, res = self.handle, nil
-  if method == "sendto" then
+  if dir == "W" then
     -- Linux calls an unconnected datagram socket writable while the
     -- receiver's queue is full: back off instead of waiting for "w"
     self.backoff = (self.backoff or 0.0005) * 2  -- 1 ms, 2 ms, ... 50 ms
@@ -616,16 +620,16 @@ local function finish(self, task, method, dir, deadline, x, y, z, a, ...)
   end
   if res == TIMEOUT then return nil, timedout(...), ETIMEDOUT end
   if res == CLOSED then
-    return nil, closedmsg(...), dir == "w" and EPIPE or EOF
+    return nil, closedmsg(...), dir == "r" and EOF or EPIPE
   end
   return finish(self, task, method, dir, deadline, x, y, z, h[method](h, x, y, z))
 end
 
-local function call(self, method, dir, x, y, z)
+local function call(self, method, dir, x, y, z, deadline)
   local task = current()
   if not task then return blocking(self, method, x, y, z) end
   local h = self.handle
-  return finish(self, task, method, dir, nil, x, y, z, h[method](h, x, y, z))
+  return finish(self, task, method, dir, deadline, x, y, z, h[method](h, x, y, z))
 end
 
 local wrap
@@ -636,10 +640,37 @@ function methods.recvinto(self, buf, i, j) return call(self, "recvinto", "r", bu
 function methods.read(self, fmt) return call(self, "read", "r", fmt) end
 function methods.recvfrom(self, max) return call(self, "recvfrom", "r", max) end
 
-function methods.sendto(self, data, path)
-  local r, msg, code = call(self, "sendto", "w", data, path)
+function methods.recvfds(self, max, maxfds) return call(self, "recvfds", "r", max, maxfds) end
+function methods.recvcred(self, max) return call(self, "recvcred", "r", max) end
+function methods.recvmany(self, n, max) return call(self, "recvmany", "r", n, max) end
+function methods.recvmanyfrom(self, n, max) return call(self, "recvmanyfrom", "r", n, max) end
+
+-- a send that may name its receiver: "W" backs off (see finish)
+local function sendby(self, method, to, x, y, z)
+  local r, msg, code, more = call(self, method, to ~= nil and "W" or "w", x, y, z)
   if r then self.backoff = false end
-  return r, msg, code
+  return r, msg, code, more
+end
+
+function methods.sendto(self, data, path) return sendby(self, "sendto", path, data, path) end
+function methods.sendcred(self, data, to) return sendby(self, "sendcred", to, data, to) end
+function methods.sendfds(self, data, fds, to)
+  return sendby(self, "sendfds", to, data, fds, to)
+end
+
+-- sendmany goes on after a partial batch with the messages left, within
+-- one deadline for the whole list
+function methods.sendmany(self, msgs, to)
+  if not current() or self.timeout == 0 then return blocking(self, "sendmany", msgs, to) end
+  local deadline, total, rest = self.timeout and now() + self.timeout, 0, msgs
+  while true do
+    local n, msg, code, sent = call(self, "sendmany", to ~= nil and "W" or "w", rest, to,
+                                    nil, deadline)
+    if n then self.backoff = false return total + n end
+    total = total + (sent or 0)
+    if code ~= EAGAIN or (sent or 0) == 0 then return nil, msg, code, total end
+    rest = { unpack(rest, sent + 1) }
+  end
 end
 
 local function wrapped(c, ...)
