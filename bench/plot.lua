@@ -82,6 +82,12 @@ if mdf and rf then
   local md, doc = mdf:read("a"), rf:read("a")
   mdf:close()
   rf:close()
+  -- W5's other half: the poller's cost per wait (bench/poller.lua)
+  local pf = io.open(dir .. "/poller.md")
+  if pf then
+    md = md .. "\n" .. pf:read("a"):gsub("^# [^\n]*\n\n", "**The poller** (W5, `bench/poller.lua`): one wait. ")
+    pf:close()
+  end
   local b = doc:find(BEGIN, 1, true)
   local e = b and doc:find(END, b, true)
   if e then

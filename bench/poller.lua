@@ -23,9 +23,7 @@ package.cpath = ROOT .. "/" .. (os.getenv("UXSOCK_BUILD") or "build") .. "/?.so;
                 .. package.cpath
 local uxsock = require("uxsock")
 
-local ok_system, system = pcall(require, "system")
-local now = ok_system and system.monotime or os.clock
-local CLOCK = ok_system and "monotonic clock (luasystem)" or "os.clock (CPU time)"
+local now, CLOCK = uxsock.monotime, "monotonic clock (uxsock.monotime)"
 
 local opts = { rounds = 7, sizes = { 1, 100, 10000 }, out = ROOT .. "/bench/results" }
 do
