@@ -85,7 +85,8 @@ if mdf and rf then
   -- W5's other half: the poller's cost per wait (bench/poller.lua)
   local pf = io.open(dir .. "/poller.md")
   if pf then
-    md = md .. "\n" .. pf:read("a"):gsub("^# [^\n]*\n\n", "**The poller** (W5, `bench/poller.lua`): one wait. ")
+    local head = "**The poller** (W5, `bench/poller.lua`): one wait. "
+    md = md .. "\n" .. pf:read("a"):gsub("^# [^\n]*\n\n", head)
     pf:close()
   end
   local b = doc:find(BEGIN, 1, true)
