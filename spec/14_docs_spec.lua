@@ -76,5 +76,18 @@ describe("the API reference", function()
       handle:close()
     end
     b:close()
+    -- and the poller's methods, and every function of uxsock.loop
+    local p = uxsock.poller()
+    if p then
+      for _, name in ipairs(methods(p)) do
+        assert.truthy(api:find("`p:" .. name .. "(", 1, true), "p:" .. name)
+      end
+      p:close()
+    end
+    for name, v in pairs(require("uxsock.loop")) do
+      if type(v) == "function" then
+        assert.truthy(README:find("`loop." .. name .. "(", 1, true), "loop." .. name)
+      end
+    end
   end)
 end)
