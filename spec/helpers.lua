@@ -113,6 +113,14 @@ function helpers.fdcount()
   return n
 end
 
+-- the same after a full collection: garbage from earlier tests has been
+-- finalized, so no handle closes behind a test's "before" count
+function helpers.settled_fdcount()
+  collectgarbage("collect")
+  collectgarbage("collect")
+  return helpers.fdcount()
+end
+
 -- "socket", "file", "directory", "link", ... or nil when nothing is there
 function helpers.filetype(path)
   local a = lfs.symlinkattributes(path)
