@@ -43,6 +43,17 @@ for _, mode in ipairs(modes) do
 end
 f:close()
 
+-- room above the highest bar (and the legend), at least to 1.3
+local top = 1.3
+for _, mode in ipairs(modes) do
+  for _, label in ipairs(labels) do
+    for _, p in ipairs(peers) do
+      local r = tonumber(rows[mode][label][p])
+      if r and r + 0.3 > top then top = math.ceil((r + 0.3) * 10) / 10 end
+    end
+  end
+end
+
 local gp = {
   "set terminal pngcairo size " .. (560 * #modes) .. ",420 font 'sans,10'",
   "set output '" .. dir .. "/ratios.png'",
@@ -51,7 +62,7 @@ local gp = {
   "set style data histograms",
   "set style histogram clustered gap 1",
   "set style fill solid 0.85 border -1",
-  "set yrange [0:1.3]",
+  string.format("set yrange [0:%.1f]", top),
   "set ytics 0.1",
   "set grid ytics",
   "set key top left horizontal",
