@@ -370,18 +370,6 @@ static int m_sendcred (lua_State *L) {
 ** Receiving
 ** ======================================================= */
 
-/* nil, msg, EMSGSIZE for a message of 'full' bytes (max + 1: more than
-** max, length unknown) that did not fit in max, as io.c says it */
-static void toolong (lua_State *L, const char *op, size_t full, size_t max) {
-  char what[80];  /* lua_pushfstring has no format for size_t */
-  if (full == max + 1)
-    snprintf(what, sizeof(what), "message longer than max (%zu bytes)", max);
-  else
-    snprintf(what, sizeof(what), "message too long (%zu bytes, max %zu)",
-             full, max);
-  ux_failmsg(L, 1, op, EMSGSIZE, what);
-}
-
 /* what a receive gives besides the failure it pushed: the data at
 ** 'data' (4th), and a datagram's sender (5th) */
 static int failwithdata (lua_State *L, int data, int dgram,
@@ -499,7 +487,7 @@ static int m_recvfds (lua_State *L) {
   data = lua_gettop(L);
   if (full > max) {
     fdlist_close(l);
-    toolong(L, "recvfds", full, max);
+    ux_toolong(L, "recvfds", full, max);
     return failwithdata(L, data, dgram, &from, fromlen);
   }
   if (c.trunc) {
@@ -577,7 +565,7 @@ static int m_recvcred (lua_State *L) {
     return r;
   data = lua_gettop(L);
   if (full > max) {
-    toolong(L, "recvcred", full, max);
+    ux_toolong(L, "recvcred", full, max);
     return failwithdata(L, data, dgram, &from, fromlen);
   }
   if (c.hascred) {

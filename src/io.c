@@ -87,9 +87,7 @@ int ux_m_sendall (lua_State *L) {
   return 1;
 }
 
-/* nil, msg, EMSGSIZE for a message of 'full' bytes (max + 1: more than
-** max, length unknown) that did not fit in max */
-static void toolong (lua_State *L, const char *op, size_t full, size_t max) {
+void ux_toolong (lua_State *L, const char *op, size_t full, size_t max) {
   char what[80];  /* lua_pushfstring has no format for size_t */
   if (full == max + 1)
     snprintf(what, sizeof(what), "message longer than max (%zu bytes)", max);
@@ -133,7 +131,7 @@ int ux_recvmsg (lua_State *L, ux_handle *h, size_t max,
     int data;
     if (!small) lua_pushlstring(L, p, n);
     data = lua_gettop(L);
-    toolong(L, from ? "recvfrom" : "recv", full, max);
+    ux_toolong(L, from ? "recvfrom" : "recv", full, max);
     lua_pushvalue(L, data);
     return 4;
   }
@@ -228,7 +226,7 @@ int ux_m_recvinto (lua_State *L) {
   if (err == 0 && n == 0 && h->kind != UX_DATAGRAM) err = UX_EOF;
   if (err != 0) return ux_fail(L, 1, "recvinto", err);
   if (h->kind != UX_STREAM && full > max) {
-    toolong(L, "recvinto", full, max);
+    ux_toolong(L, "recvinto", full, max);
     lua_pushinteger(L, (lua_Integer)n);
     return 4;
   }

@@ -15,6 +15,10 @@ size_t ux_checkmax (lua_State *L, int arg);
 int ux_recvmsg (lua_State *L, ux_handle *h, size_t max,
                 struct sockaddr_un *from, socklen_t *fromlen);
 
+/* pushes nil, msg, EMSGSIZE for a message of 'full' bytes (max + 1:
+** longer than max, by how much unknown) that did not fit in max */
+void ux_toolong (lua_State *L, const char *op, size_t full, size_t max);
+
 int ux_m_send (lua_State *L);
 int ux_m_sendall (lua_State *L);
 int ux_m_recv (lua_State *L);

@@ -376,6 +376,16 @@ int ux_connect (int fd, const ux_addr *a, ux_deadline *d) {
   }
 }
 
+/* fills the header of one message: its bytes and, maybe, its name */
+static void msg_init (struct msghdr *m, struct iovec *io, void *name,
+                      socklen_t namelen) {
+  memset(m, 0, sizeof(*m));
+  m->msg_iov = io;
+  m->msg_iovlen = 1;
+  m->msg_name = name;
+  m->msg_namelen = namelen;
+}
+
 /* Linux reports an unconnected datagram socket writable even while the
 ** receiver's queue is full, so a timed sendto backs off between tries
 ** instead of spinning on poll */
@@ -389,58 +399,87 @@ static void backoff (int tries, ux_deadline *d) {
   (void)nanosleep(&ts, NULL);
 }
 
-int ux_send (int fd, const char *p, size_t len, const ux_addr *to,
-             size_t *n, ux_deadline *d) {
+int ux_msgsend (int fd, const struct msghdr *m, size_t *n, ux_deadline *d) {
   int tries = 0;
   *n = 0;
   for (;;) {
-    ssize_t r;
+    ssize_t r = sendmsg(fd, m, UX_SENDFLAGS);
     int err;
-    if (to != NULL)
-      r = sendto(fd, p, len, UX_SENDFLAGS,
-                 (const struct sockaddr *)&to->sa, to->len);
-    else
-      r = send(fd, p, len, UX_SENDFLAGS);
     if (r >= 0) { *n = (size_t)r; return 0; }
     err = errno;
     if (err == EINTR) continue;
     if (!would_block(err)) return err;
     if ((err = ux_wait(fd, POLLOUT, d)) != 0) return err;
-    if (to != NULL) backoff(tries++, d);
+    if (m->msg_name != NULL) backoff(tries++, d);
+  }
+}
+
+int ux_send (int fd, const char *p, size_t len, const ux_addr *to,
+             size_t *n, ux_deadline *d) {
+  *n = 0;
+  if (to != NULL) {
+    struct msghdr m;
+    struct iovec io;
+    io.iov_base = (void *)p;
+    io.iov_len = len;
+    msg_init(&m, &io, (void *)&to->sa, to->len);
+    return ux_msgsend(fd, &m, n, d);
+  }
+  for (;;) {  /* a connected socket: the one syscall of the hot path */
+    ssize_t r = send(fd, p, len, UX_SENDFLAGS);
+    int err;
+    if (r >= 0) { *n = (size_t)r; return 0; }
+    err = errno;
+    if (err == EINTR) continue;
+    if (!would_block(err)) return err;
+    if ((err = ux_wait(fd, POLLOUT, d)) != 0) return err;
+  }
+}
+
+int ux_msgrecv (int fd, struct msghdr *m, int flags, size_t *n, size_t *full,
+                ux_deadline *d) {
+  size_t len = m->msg_iov[0].iov_len;
+  socklen_t namelen = m->msg_namelen;
+  size_t ctllen = m->msg_controllen;
+  *n = 0;
+  for (;;) {
+    ssize_t r;
+    int err;
+    m->msg_namelen = namelen;  /* what a failed try may have changed */
+    m->msg_controllen = ctllen;
+    r = recvmsg(fd, m, flags);
+    if (r >= 0) {
+      size_t got = (size_t)r;
+      *n = got > len ? len : got;
+      *full = got > len ? got : ((m->msg_flags & MSG_TRUNC) ? len + 1 : got);
+      return 0;
+    }
+    err = errno;
+    if (err == EINTR) continue;
+    if (!would_block(err)) return err;
+    if ((err = ux_wait(fd, POLLIN, d)) != 0) return err;
   }
 }
 
 int ux_recv (int fd, char *p, size_t len, size_t *n, size_t *full,
              struct sockaddr_un *from, socklen_t *fromlen, ux_deadline *d) {
   *n = 0;
-  for (;;) {
-    ssize_t r;
+  if (full != NULL || from != NULL) {  /* messages, or a sender's name */
+    struct msghdr m;
+    struct iovec io;
+    size_t whole;
     int err;
-    if (full == NULL && from == NULL)
-      r = recv(fd, p, len, 0);  /* streams: the one syscall of the hot path */
-    else {
-      struct msghdr m;
-      struct iovec io;
-      int flags = 0;
-#if defined(__linux__)
-      flags = MSG_TRUNC;  /* Linux then returns the message's real length */
-#endif
-      memset(&m, 0, sizeof(m));
-      io.iov_base = p;
-      io.iov_len = len;
-      m.msg_iov = &io;
-      m.msg_iovlen = 1;
-      if (from != NULL) { m.msg_name = from; m.msg_namelen = *fromlen; }
-      r = recvmsg(fd, &m, flags);
-      if (r >= 0) {
-        size_t got = (size_t)r;
-        if (from != NULL) *fromlen = m.msg_namelen;
-        if (got > len) { *n = len; *full = got; return 0; }
-        *n = got;
-        if (full != NULL) *full = (m.msg_flags & MSG_TRUNC) ? len + 1 : got;
-        return 0;
-      }
-    }
+    io.iov_base = p;
+    io.iov_len = len;
+    msg_init(&m, &io, from, from ? *fromlen : 0);
+    err = ux_msgrecv(fd, &m, full ? UX_MSG_TRUNC : 0, n, &whole, d);
+    if (err == 0 && from != NULL) *fromlen = m.msg_namelen;
+    if (full != NULL) *full = whole;
+    return err;
+  }
+  for (;;) {  /* streams: the one syscall of the hot path */
+    ssize_t r = recv(fd, p, len, 0);
+    int err;
     if (r >= 0) { *n = (size_t)r; return 0; }
     err = errno;
     if (err == EINTR) continue;
@@ -458,15 +497,6 @@ int ux_recv (int fd, char *p, size_t len, size_t *n, size_t *full,
 
 #define UX_BATCH  64  /* messages per sendmmsg/recvmmsg: headers on the stack */
 
-/* fills the header of one message: its bytes and, maybe, its name */
-static void msg_init (struct msghdr *m, struct iovec *io, void *name,
-                      socklen_t namelen) {
-  memset(m, 0, sizeof(*m));
-  m->msg_iov = io;
-  m->msg_iovlen = 1;
-  m->msg_name = name;
-  m->msg_namelen = namelen;
-}
 
 int ux_sendmany (int fd, const struct iovec *msgs, size_t count,
                  const ux_addr *to, size_t *sent, ux_deadline *d) {
@@ -512,10 +542,7 @@ static void slot_set (ux_slot *s, size_t r, size_t max, int cut,
 
 int ux_recvmany (int fd, char *base, size_t max, ux_slot *slots,
                  size_t count, int wantfrom, size_t *got, ux_deadline *d) {
-  int flags = 0;
-#if defined(__linux__)
-  flags = MSG_TRUNC;
-#endif
+  int flags = UX_MSG_TRUNC;
   *got = 0;
   while (*got < count) {
     size_t k = count - *got, i;

@@ -74,8 +74,9 @@ int ux_listen (int fd, int backlog);
 int ux_accept (int fd, int *newfd, ux_deadline *d);
 int ux_connect (int fd, const ux_addr *a, ux_deadline *d);
 
-/* I/O. *n is the count moved. ux_recv sets *trunc when a message was
-** longer than len (datagram, seqpacket); 'from' may be NULL. */
+/* I/O. *n is the count moved. ux_recv sets *full to a message's real
+** length (len + 1 when longer than len but the system does not say by
+** how much: datagram, seqpacket); 'from' may be NULL. */
 int ux_send (int fd, const char *p, size_t len, const ux_addr *to,
              size_t *n, ux_deadline *d);
 int ux_recv (int fd, char *p, size_t len, size_t *n, size_t *full,
@@ -105,6 +106,23 @@ int ux_setsockopt (int fd, int level, int name, int value);
 int ux_getsockopt (int fd, int level, int name, int *value);
 /* bytes waiting to be read (SIOCINQ/FIONREAD), or not yet sent (SIOCOUTQ) */
 int ux_queued (int fd, int out, int *value);
+
+/* recvmsg's flag for a message's real length in its result (Linux:
+** MSG_TRUNC); elsewhere a message longer than the buffer says only that */
+#if defined(__linux__)
+#define UX_MSG_TRUNC  MSG_TRUNC
+#else
+#define UX_MSG_TRUNC  0
+#endif
+
+/* the loops under every sendmsg and recvmsg (sys.c, sysmsg.c): EINTR,
+** waiting by d, and for a send to a name (m->msg_name) a back-off, as
+** Linux reports such a socket writable while its receiver is full.
+** ux_msgrecv passes flags, sets *n and *full as ux_recv does, and leaves
+** the kernel's msg_namelen, msg_controllen and msg_flags in m. */
+int ux_msgsend (int fd, const struct msghdr *m, size_t *n, ux_deadline *d);
+int ux_msgrecv (int fd, struct msghdr *m, int flags, size_t *n, size_t *full,
+                ux_deadline *d);
 
 int ux_shutdown (int fd, int how);
 int ux_getname (int fd, int peer, struct sockaddr_un *sa, socklen_t *len);

@@ -9,20 +9,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
 #include "sysmsg.h"
-
-#if defined(MSG_NOSIGNAL)
-#define UX_SENDFLAGS  MSG_NOSIGNAL
-#else
-#define UX_SENDFLAGS  0     /* SO_NOSIGPIPE is set on every socket instead */
-#endif
 
 #if defined(MSG_CMSG_CLOEXEC)
 #define UX_RECVFLAGS  MSG_CMSG_CLOEXEC
@@ -45,26 +37,6 @@ typedef union ux_ctlbuf {
 } ux_ctlbuf;
 
 
-static int would_block (int err) {
-  return err == EAGAIN || err == EWOULDBLOCK;
-}
-
-/* as sys.c does for sendto: Linux reports an unconnected datagram socket
-** writable while the receiver's queue is full, so wait a little between
-** tries instead of spinning on poll (d->at is set by the ux_wait before) */
-static void backoff (int tries, const ux_deadline *d) {
-  long ms = tries < 6 ? 1L << tries : 50;
-  struct timespec ts;
-  if (d->timeout >= 0 && d->at >= 0) {
-    double left = (d->at - ux_now()) * 1000.0;
-    if (left < (double)ms) ms = left <= 0 ? 0 : (long)left + 1;
-  }
-  ts.tv_sec = 0;
-  ts.tv_nsec = ms * 1000000L;
-  (void)nanosleep(&ts, NULL);
-}
-
-
 /* {======================================================
 ** Sending
 ** ======================================================= */
@@ -77,7 +49,6 @@ int ux_sendctl (int fd, const char *p, size_t len, const ux_addr *to,
   struct iovec io;
   struct cmsghdr *c;
   size_t clen = 0;
-  int tries = 0;
   *n = 0;
   if (nfds < 0 || nfds > UX_MAXFDS) return EINVAL;
 #if !UX_HAVECRED
@@ -119,16 +90,7 @@ int ux_sendctl (int fd, const char *p, size_t len, const ux_addr *to,
   }
   m.msg_controllen = clen;
   if (clen == 0) m.msg_control = NULL;
-  for (;;) {
-    ssize_t r = sendmsg(fd, &m, UX_SENDFLAGS);
-    int err;
-    if (r >= 0) { *n = (size_t)r; return 0; }
-    err = errno;
-    if (err == EINTR) continue;
-    if (!would_block(err)) return err;
-    if ((err = ux_wait(fd, POLLOUT, d)) != 0) return err;
-    if (to != NULL) backoff(tries++, d);
-  }
+  return ux_msgsend(fd, &m, n, d);
 }
 
 /* }====================================================== */
@@ -202,53 +164,36 @@ int ux_recvctl (int fd, char *p, size_t len, size_t *n, size_t *full,
                 struct sockaddr_un *from, socklen_t *fromlen, ux_ctl *c,
                 ux_deadline *d) {
   ux_ctlbuf buf;
-  int flags = UX_RECVFLAGS;
+  struct msghdr m;
+  struct iovec io;
+  size_t whole;
+  int err, flags = UX_RECVFLAGS;
   size_t room = UX_CREDSPACE;  /* credentials come first when they come */
-  *n = 0;
   c->nfds = 0;
   c->trunc = c->hascred = 0;
   if (c->maxfds > 0) room += CMSG_SPACE(sizeof(int) * (size_t)c->maxfds);
   if (room == 0) room = CMSG_SPACE(sizeof(int));
-#if defined(__linux__)
-  if (full != NULL) flags |= MSG_TRUNC;  /* the message's real length */
-#endif
-  for (;;) {
-    struct msghdr m;
-    struct iovec io;
-    ssize_t r;
-    int err;
-    memset(&m, 0, sizeof(m));
-    io.iov_base = p;
-    io.iov_len = len;
-    m.msg_iov = &io;
-    m.msg_iovlen = 1;
-    if (from != NULL) { m.msg_name = from; m.msg_namelen = *fromlen; }
-    m.msg_control = buf.b;
-    m.msg_controllen = room;
-    r = recvmsg(fd, &m, flags);
-    if (r >= 0) {
-      size_t got = (size_t)r;
-      if (m.msg_controllen > 0) takectl(&m, c);
-      else c->trunc = (m.msg_flags & MSG_CTRUNC) != 0;
-      if (from != NULL) *fromlen = m.msg_namelen;
-      if (got > len) { *n = len; *full = got; return 0; }
-      *n = got;
-      if (full != NULL) *full = (m.msg_flags & MSG_TRUNC) ? len + 1 : got;
-      return 0;
-    }
-    err = errno;
-    if (err == EINTR) continue;
-    if (!would_block(err)) return err;
-    if ((err = ux_wait(fd, POLLIN, d)) != 0) return err;
-  }
+  if (full != NULL) flags |= UX_MSG_TRUNC;  /* a message's real length */
+  memset(&m, 0, sizeof(m));
+  io.iov_base = p;
+  io.iov_len = len;
+  m.msg_iov = &io;
+  m.msg_iovlen = 1;
+  if (from != NULL) { m.msg_name = from; m.msg_namelen = *fromlen; }
+  m.msg_control = buf.b;
+  m.msg_controllen = room;
+  err = ux_msgrecv(fd, &m, flags, n, &whole, d);
+  if (err != 0) return err;
+  if (m.msg_controllen > 0) takectl(&m, c);
+  else c->trunc = (m.msg_flags & MSG_CTRUNC) != 0;
+  if (from != NULL) *fromlen = m.msg_namelen;
+  if (full != NULL) *full = whole;
+  return 0;
 }
 
 int ux_passcred (int fd) {
 #if UX_HAVECRED && defined(SO_PASSCRED)
-  int one = 1;
-  if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
-    return errno;
-  return 0;
+  return ux_setsockopt(fd, SOL_SOCKET, SO_PASSCRED, 1);
 #else
   (void)fd;
   return ENOTSUP;
