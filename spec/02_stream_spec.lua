@@ -2,7 +2,6 @@
 -- readers, end of stream, timeouts and the errors of each.
 local h = require("helpers")
 local uxsock = require("uxsock")
-local gettime = require("socket").gettime
 
 local track = h.track
 
@@ -19,12 +18,7 @@ local function connected(opts)
   return c, s, l, path
 end
 
--- calls f and returns its results and how many seconds it took
-local function timed(f, ...)
-  local t0 = gettime()
-  local r = h.pack(f(...))
-  return gettime() - t0, h.unpack(r, 1, r.n)
-end
+local timed = h.timed
 
 describe("stream sockets", function()
   lazy_teardown(h.cleanup)

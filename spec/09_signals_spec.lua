@@ -4,7 +4,6 @@
 -- makes the system call fail with EINTR and then raises "interrupted!"
 -- once control is back in Lua.
 local h = require("helpers")
-local gettime = require("socket").gettime
 
 -- runs 'call' on an idle socket with a 2 s timeout in a child, sends SIGINT
 -- 1 s in, and returns the seconds from the call's start to the child's end
@@ -22,13 +21,7 @@ local function interrupted_after(call)
     local r, err, code = handle[%q](handle)
     print(r, err, code)
   ]], ready, call, call)
-  local job = h.spawn(h.luacmd(code))
-  assert.is_true(h.waitfor(ready, 20))
-  local t0 = gettime()
-  os.execute("sleep 1")
-  job:kill("INT")
-  local out = job:wait(20)
-  return gettime() - t0, out
+  return h.interrupt_after_1s(code, ready)
 end
 
 describe("a signal during a timed call", function()

@@ -32,12 +32,7 @@ local function size(t)
   return n
 end
 
--- calls f and returns how many seconds it took, then its results
-local function timed(f, ...)
-  local t0 = gettime()
-  local r = h.pack(f(...))
-  return gettime() - t0, h.unpack(r, 1, r.n)
-end
+local timed = h.timed
 
 -- calls f until it returns a true value, for up to 5 s
 local function eventually(f)
@@ -73,13 +68,7 @@ local function interrupted_after(call)
     if %q == "poll" then r, n = uxsock.poll({ a }, 2) else r, n = p:wait(2) end
     print("result", n, next(r) == nil)
   ]], ready, call)
-  local job = h.spawn(h.luacmd(code))
-  assert.is_true(h.waitfor(ready, 20))
-  local t0 = gettime()
-  os.execute("sleep 1")
-  job:kill("INT")
-  local out = job:wait(20)
-  return gettime() - t0, out
+  return h.interrupt_after_1s(code, ready)
 end
 
 describe("uxsock.poll", function()

@@ -217,6 +217,29 @@ function helpers.spawn(cmd)
   return job
 end
 
+-- calls f and returns how many seconds it took, then its results
+function helpers.timed(f, ...)
+  local now = require("uxsock").monotime
+  local t0 = now()
+  local r = helpers.pack(f(...))
+  return now() - t0, helpers.unpack(r, 1, r.n)
+end
+
+-- runs Lua code in a child that creates the file 'ready' just before its
+-- timed call; sends the child SIGINT 1 s after that (Lua's handler makes
+-- the system call fail with EINTR) and returns the seconds from the
+-- signal's second to the child's end, and its output
+function helpers.interrupt_after_1s(code, ready)
+  local now = require("uxsock").monotime
+  local job = helpers.spawn(helpers.luacmd(code))
+  assert(helpers.waitfor(ready, 20), "the child did not start its call")
+  local t0 = now()
+  os.execute("sleep 1")
+  job:kill("INT")
+  local out = job:wait(20)
+  return now() - t0, out
+end
+
 -- waits until a path exists (a server's socket file), up to 'timeout' s
 function helpers.waitfor(path, timeout)
   local deadline = os.time() + (timeout or 10)
