@@ -23,6 +23,9 @@ package.cpath = ROOT .. "/" .. (os.getenv("UXSOCK_BUILD") or "build") .. "/?.so;
                 .. package.cpath
 local uxsock = require("uxsock")
 
+local common = dofile(ROOT .. "/bench/common.lua")
+local median, machine = common.median, common.machine
+
 local now, CLOCK = uxsock.monotime, "monotonic clock (uxsock.monotime)"
 
 local opts = { rounds = 7, sizes = { 1, 100, 10000 }, out = ROOT .. "/bench/results" }
@@ -40,35 +43,9 @@ do
   end
 end
 
-local function readfile(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local d = f:read("a")
-  f:close()
-  return d
-end
 
-local function sh(cmd)
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  p:close()
-  return (out:gsub("%s+$", ""))
-end
 
-local function machine()
-  local cpu = (readfile("/proc/cpuinfo") or ""):match("model name%s*:%s*([^\n]+)") or "?"
-  return string.format("%s, %s cores, Linux %s", cpu:gsub("%s+", " "), sh("nproc"),
-                       sh("uname -r"))
-end
 
-local function median(t)
-  local s = {}
-  for i, v in ipairs(t) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  if n % 2 == 1 then return s[(n + 1) // 2] end
-  return (s[n // 2] + s[n // 2 + 1]) / 2
-end
 
 -- N watched sockets, the first one readable; returns the poller, the
 -- list of sockets and the one ready

@@ -43,22 +43,12 @@ local WORKLOADS = {
     rate = function(r) return r.heap_per_handle end, lua = true },
 }
 
+local common = dofile(ROOT .. "/bench/common.lua")
+local readfile, sh, median, machine = common.readfile, common.sh, common.median, common.machine
+
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
-local function readfile(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local d = f:read("a")
-  f:close()
-  return d
-end
 
-local function sh(cmd)
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  local ok, how, code = p:close()
-  return out, ok, how, code
-end
 
 local function sleep(s) os.execute("sleep " .. s) end
 
@@ -135,22 +125,7 @@ local function run_once(peer, w, pin, count, wrap, side)
   return r
 end
 
-local function median(xs)
-  local s = {}
-  for i, x in ipairs(xs) do s[i] = x end
-  table.sort(s)
-  local n = #s
-  if n == 0 then return nil end
-  if n % 2 == 1 then return s[(n + 1) // 2] end
-  return (s[n // 2] + s[n // 2 + 1]) / 2
-end
 
-local function machine()
-  local cpu = (readfile("/proc/cpuinfo") or ""):match("model name%s*:%s*([^\n]+)") or "?"
-  local cores = sh("nproc"):gsub("%s+$", "")
-  local kernel = sh("uname -r"):gsub("%s+$", "")
-  return string.format("%s, %s cores, Linux %s", cpu, cores, kernel)
-end
 
 -- {{{ speed mode
 local function speed()

@@ -1,6 +1,7 @@
 -- The kernel's own ceiling for batched datagrams (make bench-limits):
 -- bench/build/batch (bench/limits/batch.c) in both modes, pinned to one
 -- CPU, interleaved passes; prints the medians and their ratio.
+local median = dofile((arg[0]:match("^(.*)/limits/[^/]*$") or "bench") .. "/common.lua").median
 local BIN, PASSES = arg[1] or "bench/build/batch", tonumber(arg[2]) or 5
 
 local rates = { single = {}, batch = {} }
@@ -15,11 +16,6 @@ for pass = 1, PASSES do
   end
 end
 
-local function median(t)
-  table.sort(t)
-  local n = #t
-  return n % 2 == 1 and t[(n + 1) // 2] or (t[n // 2] + t[n // 2 + 1]) / 2
-end
 local single, batch = median(rates.single), median(rates.batch)
 print(string.format("raw C, 500,000 x 256 B, pinned: a call per datagram %.0f msg/s, "
                     .. "64 per call %.0f msg/s: batching gains %.2fx", single, batch,
