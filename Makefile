@@ -150,3 +150,7 @@ install: $(MODULE) $(STATIC)
 
 clean:
 	rm -rf build bench/build
+
+# checks that live in files of their own (mk/*.mk): sanitizers, valgrind,
+# static analysis, fault injection, fuzzing
+-include $(wildcard mk/*.mk)
