@@ -43,7 +43,7 @@ static int l_datagram (lua_State *L) {
   if (bound) ux_setname(L, hidx, 1);
   if ((err = ux_socket(SOCK_DGRAM, &h->fd)) != 0)
     return ux_fail(L, hidx, "socket", err);
-  if (bound) err = ux_bindhandle(h, &a, mode, unlink);
+  if (bound) err = ux_bindhandle(h, &a, mode, unlink, -1);
   else if (autobind) err = ux_bind_auto(h->fd);
   if (err == 0) err = ux_settimeout(h, timeout);
   if (err != 0) {

@@ -369,11 +369,13 @@ int ux_optboolean (lua_State *L, int opts, const char *key, int def) {
   return v;
 }
 
-/* binds the handle's socket; with 'unlink' it owns the file it made */
-int ux_bindhandle (ux_handle *h, const ux_addr *a, int mode, int unlink) {
+/* binds the handle's socket, and listens with backlog >= 0; with
+** 'unlink' it owns the file it made */
+int ux_bindhandle (ux_handle *h, const ux_addr *a, int mode, int unlink,
+                   int backlog) {
   int err = ux_bind(h->fd, ux_sockettype(h->kind == UX_LISTENER ? h->child
                                                                 : h->kind),
-                    a, mode, &h->dev, &h->ino);
+                    a, mode, backlog, &h->dev, &h->ino);
   if (err == 0 && unlink && !ux_addr_isabstract(a)) h->owns_file = 1;
   return err;
 }

@@ -72,7 +72,8 @@ void ux_checkopts (lua_State *L, int idx, const char *const known[]);
 int ux_opttype (lua_State *L, int opts, int allowed, int def);
 int ux_optmode (lua_State *L, int opts);
 int ux_optboolean (lua_State *L, int opts, const char *key, int def);
-int ux_bindhandle (ux_handle *h, const ux_addr *a, int mode, int unlink);
+int ux_bindhandle (ux_handle *h, const ux_addr *a, int mode, int unlink,
+                   int backlog);
 void ux_checkaddr (lua_State *L, int arg, ux_addr *a);
 void ux_pushaddr (lua_State *L, const struct sockaddr_un *sa, socklen_t len);
 int ux_fail (lua_State *L, int hidx, const char *op, int err);

@@ -57,12 +57,11 @@ static int l_listen (lua_State *L) {
   ux_setname(L, hidx, 1);
   if ((err = ux_socket(ux_sockettype(child), &h->fd)) != 0)
     return ux_fail(L, hidx, "socket", err);
-  if ((err = ux_bindhandle(h, &a, mode, unlink)) != 0) {
+  if ((err = ux_bindhandle(h, &a, mode, unlink, (int)backlog)) != 0) {
     ux_closehandle(L, h, hidx);
-    return ux_fail(L, hidx, "bind", err);
+    return ux_fail(L, hidx, "bind", err);  /* bind or listen */
   }
-  if ((err = ux_listen(h->fd, (int)backlog)) != 0 ||
-      (err = ux_settimeout(h, timeout)) != 0) {
+  if ((err = ux_settimeout(h, timeout)) != 0) {
     ux_closehandle(L, h, hidx);
     return ux_fail(L, hidx, "listen", err);
   }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -227,16 +228,32 @@ static int remove_stale (const char *path, int type) {
   return unlink(path) == 0;
 }
 
-int ux_bind (int fd, int type, const ux_addr *a, int mode,
-             dev_t *dev, ino_t *ino) {
+/* An exclusive lock on the directory that holds path, for the time from
+** the first bind to listen: another uxsock process that finds the file
+** then either waits or sees a live server, and never probes a socket
+** bound but not yet listening (a refused connection: "stale") to remove
+** it. Returns the locked directory's descriptor, or -1 when it cannot be
+** opened (no read permission): then binding goes on without the lock. */
+static int lock_dir (const char *path) {
+  char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  const char *slash = strrchr(path, '/');
+  size_t n = slash == NULL ? 0 : (slash == path ? 1 : (size_t)(slash - path));
+  int fd;
+  if (n == 0) strcpy(dir, ".");
+  else { memcpy(dir, path, n); dir[n] = '\0'; }
+  fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  while (flock(fd, LOCK_EX) < 0) {
+    if (errno != EINTR) { ux_close(fd); return -1; }
+  }
+  return fd;  /* closing it releases the lock */
+}
+
+static int bind_path (int fd, int type, const ux_addr *a, int mode,
+                      dev_t *dev, ino_t *ino) {
   const char *path = a->sa.sun_path;
   struct stat st;
   int tries;
-  *dev = 0; *ino = 0;
-  if (ux_addr_isabstract(a)) {
-    if (bind(fd, (const struct sockaddr *)&a->sa, a->len) < 0) return errno;
-    return 0;
-  }
 #if defined(__linux__)
   /* Linux makes the file with the socket inode's mode less the umask, so
   ** the file is never wider than asked, not even for an instant */
@@ -262,6 +279,24 @@ int ux_bind (int fd, int type, const ux_addr *a, int mode,
   return 0;
 }
 
+int ux_bind (int fd, int type, const ux_addr *a, int mode, int backlog,
+             dev_t *dev, ino_t *ino) {
+  int err, lock = -1;
+  *dev = 0; *ino = 0;
+  if (ux_addr_isabstract(a)) {  /* no file: the kernel arbitrates */
+    if (bind(fd, (const struct sockaddr *)&a->sa, a->len) < 0) return errno;
+  }
+  else {
+    lock = lock_dir(a->sa.sun_path);
+    err = bind_path(fd, type, a, mode, dev, ino);
+    if (err != 0) { ux_close(lock); return err; }
+  }
+  err = (backlog >= 0 && listen(fd, backlog) < 0) ? errno : 0;
+  if (err != 0 && *ino != 0) (void)ux_unlink_if_same(a->sa.sun_path, *dev, *ino);
+  ux_close(lock);
+  return err;
+}
+
 int ux_bind_auto (int fd) {
 #if defined(__linux__)
   struct sockaddr_un sa;
@@ -282,11 +317,6 @@ int ux_unlink_if_same (const char *path, dev_t dev, ino_t ino) {
   if (!S_ISSOCK(st.st_mode) || st.st_dev != dev || st.st_ino != ino)
     return 0;  /* somebody else's file now: leave it */
   if (unlink(path) < 0) return errno;
-  return 0;
-}
-
-int ux_listen (int fd, int backlog) {
-  if (listen(fd, backlog) < 0) return errno;
   return 0;
 }
 

@@ -62,14 +62,16 @@ void ux_close (int fd);
 /* wait until fd is ready for events (POLLIN/POLLOUT) */
 int ux_wait (int fd, int events, ux_deadline *d);
 
-/* binding a name. mode < 0 keeps the default permissions; a stale socket
-** file is replaced, anything else at the path is left alone (EADDRINUSE).
-** dev/ino identify the file made, for ux_unlink_if_same. */
-int ux_bind (int fd, int type, const ux_addr *a, int mode,
+/* binding a name, and with backlog >= 0 listening on it. mode < 0 keeps
+** the default permissions; a stale socket file is replaced, anything
+** else at the path is left alone (EADDRINUSE). dev/ino identify the file
+** made, for ux_unlink_if_same. For a path, the whole of it happens under
+** an exclusive flock of the path's directory, so two uxsock processes
+** never take one another's fresh socket for a stale one. */
+int ux_bind (int fd, int type, const ux_addr *a, int mode, int backlog,
              dev_t *dev, ino_t *ino);
 int ux_bind_auto (int fd);
 int ux_unlink_if_same (const char *path, dev_t dev, ino_t ino);
-int ux_listen (int fd, int backlog);
 
 int ux_accept (int fd, int *newfd, ux_deadline *d);
 int ux_connect (int fd, const ux_addr *a, ux_deadline *d);
