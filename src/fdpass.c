@@ -602,10 +602,9 @@ const luaL_Reg ux_fdpass_functions[] = {
 };
 
 void ux_open_fdpass (lua_State *L) {
-  if (luaL_newmetatable(L, FDLIST)) {
-    lua_pushcfunction(L, fdlist_gc);
-    lua_setfield(L, -2, "__gc");
-  }
+  luaL_newmetatable(L, FDLIST);  /* maybe made by an open cut short */
+  lua_pushcfunction(L, fdlist_gc);
+  lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   ux_addmethods(L, UX_CONNECTED | UX_K(UX_DATAGRAM), fdpass_methods);
 }
