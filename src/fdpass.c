@@ -397,13 +397,24 @@ static int recvctl (lua_State *L, ux_handle *h, const char *op, size_t max,
                    h->kind == UX_DATAGRAM ? from : NULL, fromlen, c, &d);
   if (stream) *full = n;
   if (small) luaL_pushresultsize(&b, n);  /* keeps the stack balanced */
-  else lua_pushlstring(L, p, n);
+  else {
+    if (stream && err == 0) h->rb.len = n;  /* until delivered() */
+    lua_pushlstring(L, p, n);
+  }
   /* no bytes and no descriptors is the end of a stream or seqpacket */
   if (err == 0 && n == 0 && c->nfds == 0 && !c->trunc &&
       h->kind != UX_DATAGRAM)
     err = UX_EOF;
   if (err != 0) return ux_fail(L, 1, op, err);
   return 0;
+}
+
+/* A stream's bytes stay in its read buffer from recvctl until every
+** result is made: if one raises (memory), they are the next read's
+** (their descriptors close with the fdlist), as in recv. Returns nret. */
+static int delivered (ux_handle *h, int nret) {
+  if (h->kind == UX_STREAM) h->rb.len = 0;
+  return nret;
 }
 
 /* bytes a stream's reader buffered: they come first, with no control
@@ -488,20 +499,20 @@ static int m_recvfds (lua_State *L) {
   if (full > max) {
     fdlist_close(l);
     ux_toolong(L, "recvfds", full, max);
-    return failwithdata(L, data, dgram, &from, fromlen);
+    return delivered(h, failwithdata(L, data, dgram, &from, fromlen));
   }
   if (c.trunc) {
     lua_pushfstring(L, "control data truncated (more descriptors than "
                     "maxfds, %d)", (int)maxfds);
     ux_failmsg(L, 1, "recvfds", ENOBUFS, lua_tostring(L, -1));
-    return failwithdata(L, data, dgram, &from, fromlen);
+    return delivered(h, failwithdata(L, data, dgram, &from, fromlen));
   }
   if ((err = pushfds(L, l, c.nfds)) != 0) {
     fdlist_close(l);
     ux_fail(L, 1, "recvfds", err);
-    return failwithdata(L, data, dgram, &from, fromlen);
+    return delivered(h, failwithdata(L, data, dgram, &from, fromlen));
   }
-  if (!dgram) return 2;
+  if (!dgram) return delivered(h, 2);
   ux_pushaddr(L, &from, fromlen);
   return 3;
 }
@@ -564,7 +575,7 @@ static int m_recvcred (lua_State *L) {
   if ((r = recvctl(L, h, "recvcred", max, &c, &full, &from, &fromlen)) != 0)
     return r;
   data = lua_gettop(L);
-  if (full > max) {
+  if (full > max) {  /* not a stream's */
     ux_toolong(L, "recvcred", full, max);
     return failwithdata(L, data, dgram, &from, fromlen);
   }
@@ -578,7 +589,7 @@ static int m_recvcred (lua_State *L) {
     lua_setfield(L, -2, "gid");
   }
   else lua_pushnil(L);
-  if (!dgram) return 2;
+  if (!dgram) return delivered(h, 2);
   ux_pushaddr(L, &from, fromlen);
   return 3;
 }
