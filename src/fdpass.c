@@ -442,7 +442,7 @@ they were read, so do not mix `read` or `lines` with descriptors.
 @tparam[opt=253] integer maxfds the most descriptors to take, 1 to 253
 @return data, fds (a list, maybe empty)
 @eof `nil, msg, EOF`
-@fail `nil, msg, code`; more than `maxfds` descriptors: `nil, msg, ENOBUFS, data`, every descriptor closed
+@fail `nil, msg, code`; more than `maxfds` descriptors: `nil, msg, ENOBUFS, data`, every descriptor closed; no free descriptor slot for them (the kernel drops them): `nil, msg, EMFILE, data`, the same
 */
 /***
 Receives one message and the descriptors that came with it, made ready
@@ -455,7 +455,7 @@ the message, and what remains is not the message sent.
 @tparam[opt=253] integer maxfds the most descriptors to take, 1 to 253
 @return data, fds (a list, maybe empty)
 @eof `nil, msg, EOF` (no bytes and no descriptors)
-@fail `nil, msg, code`; too long: `nil, msg, EMSGSIZE, head`; more than `maxfds` descriptors: `nil, msg, ENOBUFS, data`; in both cases every descriptor that came is closed
+@fail `nil, msg, code`; too long: `nil, msg, EMSGSIZE, head`; more than `maxfds` descriptors: `nil, msg, ENOBUFS, data`; no free descriptor slot: `nil, msg, EMFILE, data`; in each case every descriptor that came is closed
 */
 /***
 Receives one datagram, the descriptors that came with it (made ready to
@@ -467,7 +467,7 @@ descriptors are closed.
 @tparam[opt=65536] integer max the largest message to take
 @tparam[opt=253] integer maxfds the most descriptors to take, 1 to 253
 @return data, fds (a list, maybe empty), sender
-@fail `nil, msg, code`; too long: `nil, msg, EMSGSIZE, head, sender`; more than `maxfds` descriptors: `nil, msg, ENOBUFS, data, sender`; in both cases every descriptor that came is closed
+@fail `nil, msg, code`; too long: `nil, msg, EMSGSIZE, head, sender`; more than `maxfds` descriptors: `nil, msg, ENOBUFS, data, sender`; no free descriptor slot: `nil, msg, EMFILE, data, sender`; in each case every descriptor that came is closed
 */
 static int m_recvfds (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED | UX_K(UX_DATAGRAM));
@@ -502,9 +502,12 @@ static int m_recvfds (lua_State *L) {
     return delivered(h, failwithdata(L, data, dgram, &from, fromlen));
   }
   if (c.trunc) {
-    lua_pushfstring(L, "control data truncated (more descriptors than "
-                    "maxfds, %d)", (int)maxfds);
-    ux_failmsg(L, 1, "recvfds", ENOBUFS, lua_tostring(L, -1));
+    if (c.why == ENOBUFS)
+      lua_pushfstring(L, "control data truncated (more descriptors than "
+                      "maxfds, %d)", (int)maxfds);
+    else  /* the kernel had no free slot for them, and dropped them */
+      lua_pushfstring(L, "descriptors dropped (%s)", strerror(c.why));
+    ux_failmsg(L, 1, "recvfds", c.why, lua_tostring(L, -1));
     return delivered(h, failwithdata(L, data, dgram, &from, fromlen));
   }
   if ((err = pushfds(L, l, c.nfds)) != 0) {
