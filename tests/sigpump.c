@@ -13,9 +13,17 @@
 **   - counts the calls that fail with EINTR among those uxsock makes:
 **     send, recv, sendmsg, recvmsg, poll, accept4, connect, epoll_wait,
 **     which it wraps (the next definition, libc's, does the work).
+** It takes LD_PRELOAD out of the environment, so that no process it
+** starts pumps too: a signal still pending when a pumping process execs
+** would meet the new program before this handler is there (its default
+** action ends the process). For the same reason, start the Lua with
+** LD_PRELOAD set by the exec that starts it (env LD_PRELOAD=... lua),
+** not by a wrapper that execs it after the library is loaded.
 ** At exit it stops the thread and appends one line to the file named by
 ** SIGPUMP_REPORT (stderr without it):
-**   sigpump: sent N delivered N eintr N (send N recv N ...)
+**   sigpump: sent N delivered N eintr N (send N recv N ...) short sends N
+** (a short send returned fewer bytes than asked: on a blocking socket,
+** one a signal cut short after some bytes went)
 */
 #define _GNU_SOURCE
 
@@ -44,6 +52,7 @@ static volatile sig_atomic_t delivered = 0;
 static volatile sig_atomic_t stop = 0;
 static long sent = 0;
 static long eintr[W_N];
+static long shortsends;  /* sends cut short by a signal (blocking mode) */
 static pthread_t main_thread, pump_thread;
 static int pumping = 0;
 static long interval_us = 1000;
@@ -86,6 +95,7 @@ ssize_t send (int fd, const void *buf, size_t len, int flags) {
   if (u.p == NULL) u.p = next("send");
   r = u.f(fd, buf, len, flags);
   COUNT(W_SEND, r);
+  if (r >= 0 && (size_t)r < len) shortsends++;
   return r;
 }
 
@@ -168,6 +178,7 @@ static void start (void) {
   sigemptyset(&sa.sa_mask);
   if (sigaction(SIGUSR1, &sa, NULL) < 0) abort();
   main_thread = pthread_self();
+  unsetenv("LD_PRELOAD");  /* no storm in the programs this one starts */
   if (interval_us <= 0) return;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);  /* the thread inherits it */
@@ -192,8 +203,9 @@ static void finish (void) {
   for (i = 0; i < W_N && len < (int)sizeof(line); i++)
     len += snprintf(line + len, sizeof(line) - (size_t)len, "%s%s %ld",
                     i > 0 ? " " : "", wnames[i], eintr[i]);
-  if (len < (int)sizeof(line) - 2)
-    len += snprintf(line + len, sizeof(line) - (size_t)len, ")\n");
+  if (len < (int)sizeof(line) - 40)
+    len += snprintf(line + len, sizeof(line) - (size_t)len, ") short sends "
+                    "%ld\n", shortsends);
   if (path != NULL) fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
                               0644);
   if (fd >= 0) {
