@@ -226,11 +226,10 @@ const luaL_Reg ux_buffer_functions[] = {
   {NULL, NULL}
 };
 
+/* once per Lua state (ux_open_kinds); a metatable made before by an
+** open that ran out of memory half way is filled again */
 void ux_open_buffer (lua_State *L) {
-  if (!luaL_newmetatable(L, BUFFER_META)) {  /* made before */
-    lua_pop(L, 1);
-    return;
-  }
+  luaL_newmetatable(L, BUFFER_META);
   lua_pushcfunction(L, b_len);
   lua_setfield(L, -2, "__len");
   lua_pushcfunction(L, b_tostring);

@@ -397,13 +397,24 @@ static int recvctl (lua_State *L, ux_handle *h, const char *op, size_t max,
                    h->kind == UX_DATAGRAM ? from : NULL, fromlen, c, &d);
   if (stream) *full = n;
   if (small) luaL_pushresultsize(&b, n);  /* keeps the stack balanced */
-  else lua_pushlstring(L, p, n);
+  else {
+    if (stream && err == 0) h->rb.len = n;  /* until delivered() */
+    lua_pushlstring(L, p, n);
+  }
   /* no bytes and no descriptors is the end of a stream or seqpacket */
   if (err == 0 && n == 0 && c->nfds == 0 && !c->trunc &&
       h->kind != UX_DATAGRAM)
     err = UX_EOF;
   if (err != 0) return ux_fail(L, 1, op, err);
   return 0;
+}
+
+/* A stream's bytes stay in its read buffer from recvctl until every
+** result is made: if one raises (memory), they are the next read's
+** (their descriptors close with the fdlist), as in recv. Returns nret. */
+static int delivered (ux_handle *h, int nret) {
+  if (h->kind == UX_STREAM) h->rb.len = 0;
+  return nret;
 }
 
 /* bytes a stream's reader buffered: they come first, with no control
@@ -431,7 +442,7 @@ they were read, so do not mix `read` or `lines` with descriptors.
 @tparam[opt=253] integer maxfds the most descriptors to take, 1 to 253
 @return data, fds (a list, maybe empty)
 @eof `nil, msg, EOF`
-@fail `nil, msg, code`; more than `maxfds` descriptors: `nil, msg, ENOBUFS, data`, every descriptor closed
+@fail `nil, msg, code`; more than `maxfds` descriptors: `nil, msg, ENOBUFS, data`, every descriptor closed; no free descriptor slot for them (the kernel drops them): `nil, msg, EMFILE, data`, the same
 */
 /***
 Receives one message and the descriptors that came with it, made ready
@@ -444,7 +455,7 @@ the message, and what remains is not the message sent.
 @tparam[opt=253] integer maxfds the most descriptors to take, 1 to 253
 @return data, fds (a list, maybe empty)
 @eof `nil, msg, EOF` (no bytes and no descriptors)
-@fail `nil, msg, code`; too long: `nil, msg, EMSGSIZE, head`; more than `maxfds` descriptors: `nil, msg, ENOBUFS, data`; in both cases every descriptor that came is closed
+@fail `nil, msg, code`; too long: `nil, msg, EMSGSIZE, head`; more than `maxfds` descriptors: `nil, msg, ENOBUFS, data`; no free descriptor slot: `nil, msg, EMFILE, data`; in each case every descriptor that came is closed
 */
 /***
 Receives one datagram, the descriptors that came with it (made ready to
@@ -456,7 +467,7 @@ descriptors are closed.
 @tparam[opt=65536] integer max the largest message to take
 @tparam[opt=253] integer maxfds the most descriptors to take, 1 to 253
 @return data, fds (a list, maybe empty), sender
-@fail `nil, msg, code`; too long: `nil, msg, EMSGSIZE, head, sender`; more than `maxfds` descriptors: `nil, msg, ENOBUFS, data, sender`; in both cases every descriptor that came is closed
+@fail `nil, msg, code`; too long: `nil, msg, EMSGSIZE, head, sender`; more than `maxfds` descriptors: `nil, msg, ENOBUFS, data, sender`; no free descriptor slot: `nil, msg, EMFILE, data, sender`; in each case every descriptor that came is closed
 */
 static int m_recvfds (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED | UX_K(UX_DATAGRAM));
@@ -488,20 +499,23 @@ static int m_recvfds (lua_State *L) {
   if (full > max) {
     fdlist_close(l);
     ux_toolong(L, "recvfds", full, max);
-    return failwithdata(L, data, dgram, &from, fromlen);
+    return delivered(h, failwithdata(L, data, dgram, &from, fromlen));
   }
   if (c.trunc) {
-    lua_pushfstring(L, "control data truncated (more descriptors than "
-                    "maxfds, %d)", (int)maxfds);
-    ux_failmsg(L, 1, "recvfds", ENOBUFS, lua_tostring(L, -1));
-    return failwithdata(L, data, dgram, &from, fromlen);
+    if (c.why == ENOBUFS)
+      lua_pushfstring(L, "control data truncated (more descriptors than "
+                      "maxfds, %d)", (int)maxfds);
+    else  /* the kernel had no free slot for them, and dropped them */
+      lua_pushfstring(L, "descriptors dropped (%s)", strerror(c.why));
+    ux_failmsg(L, 1, "recvfds", c.why, lua_tostring(L, -1));
+    return delivered(h, failwithdata(L, data, dgram, &from, fromlen));
   }
   if ((err = pushfds(L, l, c.nfds)) != 0) {
     fdlist_close(l);
     ux_fail(L, 1, "recvfds", err);
-    return failwithdata(L, data, dgram, &from, fromlen);
+    return delivered(h, failwithdata(L, data, dgram, &from, fromlen));
   }
-  if (!dgram) return 2;
+  if (!dgram) return delivered(h, 2);
   ux_pushaddr(L, &from, fromlen);
   return 3;
 }
@@ -564,7 +578,7 @@ static int m_recvcred (lua_State *L) {
   if ((r = recvctl(L, h, "recvcred", max, &c, &full, &from, &fromlen)) != 0)
     return r;
   data = lua_gettop(L);
-  if (full > max) {
+  if (full > max) {  /* not a stream's */
     ux_toolong(L, "recvcred", full, max);
     return failwithdata(L, data, dgram, &from, fromlen);
   }
@@ -578,7 +592,7 @@ static int m_recvcred (lua_State *L) {
     lua_setfield(L, -2, "gid");
   }
   else lua_pushnil(L);
-  if (!dgram) return 2;
+  if (!dgram) return delivered(h, 2);
   ux_pushaddr(L, &from, fromlen);
   return 3;
 }
@@ -602,10 +616,9 @@ const luaL_Reg ux_fdpass_functions[] = {
 };
 
 void ux_open_fdpass (lua_State *L) {
-  if (luaL_newmetatable(L, FDLIST)) {
-    lua_pushcfunction(L, fdlist_gc);
-    lua_setfield(L, -2, "__gc");
-  }
+  luaL_newmetatable(L, FDLIST);  /* maybe made by an open cut short */
+  lua_pushcfunction(L, fdlist_gc);
+  lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   ux_addmethods(L, UX_CONNECTED | UX_K(UX_DATAGRAM), fdpass_methods);
 }

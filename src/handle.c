@@ -515,13 +515,12 @@ static const luaL_Reg metamethods[] = {
   {NULL, NULL}
 };
 
-/* makes the metatable of a kind, once per Lua state: common methods,
-** the kind's own, the handle mark; leaves nothing on the stack */
+/* makes the metatable of a kind, once per Lua state (ux_open_kinds):
+** common methods, the kind's own, the handle mark; leaves nothing on the
+** stack. One made before by an open that ran out of memory half way is
+** filled again. */
 void ux_newkind (lua_State *L, int kind, const luaL_Reg *methods) {
-  if (!luaL_newmetatable(L, metanames[kind])) {  /* made before */
-    lua_pop(L, 1);
-    return;
-  }
+  luaL_newmetatable(L, metanames[kind]);
   luaL_setfuncs(L, metamethods, 0);
   lua_createtable(L, 0, 24);
   /* upvalues of every method: this metatable, the buffer's (see

@@ -172,7 +172,13 @@ int ux_m_recv (lua_State *L) {
     if (small) luaL_pushresultsize(&b, n);
     if (err == 0 && n == 0) err = UX_EOF;
     if (err != 0) return ux_fail(L, 1, "recv", err);
-    if (!small) lua_pushlstring(L, p, n);
+    if (!small) {
+      /* buffered while the string is made: if that raises (memory), the
+      ** bytes are the next read's, not lost */
+      h->rb.len = n;
+      lua_pushlstring(L, p, n);
+      h->rb.len = 0;
+    }
     return 1;
   }
 }

@@ -635,11 +635,10 @@ const luaL_Reg ux_poll_functions[] = {
   {NULL, NULL}
 };
 
+/* once per Lua state (ux_open_kinds); a metatable made before by an
+** open that ran out of memory half way is filled again */
 void ux_open_poll (lua_State *L) {
-  if (!luaL_newmetatable(L, POLLER_META)) {  /* made before */
-    lua_pop(L, 1);
-    return;
-  }
+  luaL_newmetatable(L, POLLER_META);
   lua_pushvalue(L, -1);  /* upvalue 1 of every function: the metatable */
   luaL_setfuncs(L, poller_meta, 1);
   lua_createtable(L, 0, 8);

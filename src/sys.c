@@ -202,12 +202,13 @@ static int would_block (int err) {
 ** ======================================================= */
 
 /* Is the socket file at the path dead? Only a socket that refuses a
-** connection is; a live one, or one of another type, is in use. */
+** connection is; a live one, or one of another type, is in use. 1 for
+** dead, 0 for in use, -errno when no probe could be made (EMFILE). */
 static int is_stale (const char *path, int type) {
   ux_addr a;
-  int fd, r, stale;
+  int fd, r, stale, err;
   if (ux_addr_make(&a, path, strlen(path)) != UX_ADDR_OK) return 0;
-  if (ux_socket(type, &fd) != 0) return 0;
+  if ((err = ux_socket(type, &fd)) != 0) return -err;
   (void)ux_setnonblocking(fd, 1);
   do r = connect(fd, (struct sockaddr *)&a.sa, a.len);
   while (r < 0 && errno == EINTR);
@@ -216,11 +217,13 @@ static int is_stale (const char *path, int type) {
   return stale;
 }
 
-/* replaces a stale socket file at the path; 1 if it was removed */
+/* replaces a stale socket file at the path; 1 if it was removed, 0 if
+** not, -errno when the probe could not tell */
 static int remove_stale (const char *path, int type) {
   struct stat before, after;
+  int stale;
   if (lstat(path, &before) < 0 || !S_ISSOCK(before.st_mode)) return 0;
-  if (!is_stale(path, type)) return 0;
+  if ((stale = is_stale(path, type)) <= 0) return stale;
   /* the file must still be the one probed */
   if (lstat(path, &after) < 0 || after.st_dev != before.st_dev ||
       after.st_ino != before.st_ino)
@@ -260,11 +263,14 @@ static int bind_path (int fd, int type, const ux_addr *a, int mode,
   if (mode >= 0 && fchmod(fd, (mode_t)mode) < 0) return errno;
 #endif
   for (tries = 0; ; tries++) {
-    int err;
+    int err, removed;
     if (bind(fd, (const struct sockaddr *)&a->sa, a->len) == 0) break;
     err = errno;  /* before the probe in remove_stale changes errno */
-    if (err != EADDRINUSE || tries > 0 || !remove_stale(path, type))
-      return err;
+    if (err != EADDRINUSE || tries > 0) return err;
+    /* a probe that could not be made (no free descriptor) says why,
+    ** not EADDRINUSE, which would call a stale file a live server's */
+    if ((removed = remove_stale(path, type)) < 0) return -removed;
+    if (removed == 0) return err;
   }
   /* give back what the umask took away (only ever narrower than asked) */
   if (lstat(path, &st) < 0) return errno;

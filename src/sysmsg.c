@@ -110,9 +110,23 @@ static void closeall (int *fds, int n) {
   }
 }
 
-/* takes what the kernel put in the control buffer */
-static void takectl (struct msghdr *m, ux_ctl *c) {
+/* Why the kernel cut the control data although it had room for maxfds
+** descriptors and got fewer: it could not install one (Linux drops
+** those and says only MSG_CTRUNC). A descriptor the kernel could not
+** install, dup cannot make either: EMFILE. */
+static int why_dropped (int sock) {
+  int probe = fcntl(sock, F_DUPFD_CLOEXEC, 0);
+  if (probe >= 0) {
+    ux_close(probe);
+    return ENOBUFS;
+  }
+  return errno == EMFILE || errno == ENFILE ? errno : ENOBUFS;
+}
+
+/* takes what the kernel put in the control buffer of socket fd */
+static void takectl (int fd, struct msghdr *m, ux_ctl *c) {
   struct cmsghdr *h;
+  int got = 0;  /* descriptors the kernel installed */
   c->nfds = 0;
   c->trunc = (m->msg_flags & MSG_CTRUNC) != 0;
   c->hascred = 0;
@@ -123,13 +137,14 @@ static void takectl (struct msghdr *m, ux_ctl *c) {
     if (h->cmsg_type == SCM_RIGHTS) {
       size_t i, k = len / sizeof(int);
       for (i = 0; i < k; i++) {
-        int fd;
-        memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(fd));
+        int rfd;
+        memcpy(&rfd, CMSG_DATA(h) + i * sizeof(int), sizeof(rfd));
 #if !defined(MSG_CMSG_CLOEXEC)
-        (void)ux_setcloexec(fd);
+        (void)ux_setcloexec(rfd);
 #endif
-        if (c->nfds < c->maxfds) c->fds[c->nfds++] = fd;
-        else { ux_close(fd); c->trunc = 1; }
+        got++;
+        if (c->nfds < c->maxfds) c->fds[c->nfds++] = rfd;
+        else { ux_close(rfd); c->trunc = 1; }
       }
     }
 #if UX_HAVECRED
@@ -148,13 +163,16 @@ static void takectl (struct msghdr *m, ux_ctl *c) {
 #endif
 #if defined(SCM_PIDFD)
     else if (h->cmsg_type == SCM_PIDFD && len >= sizeof(int)) {
-      int fd;  /* SO_PASSPIDFD: a descriptor nobody asked for here */
-      memcpy(&fd, CMSG_DATA(h), sizeof(fd));
-      ux_close(fd);
+      int pidfd;  /* SO_PASSPIDFD: a descriptor nobody asked for here */
+      memcpy(&pidfd, CMSG_DATA(h), sizeof(pidfd));
+      ux_close(pidfd);
     }
 #endif
   }
   if (c->trunc) {  /* a part of a list is no list: give none */
+    c->why = ENOBUFS;
+    if ((m->msg_flags & MSG_CTRUNC) && got < c->maxfds)
+      c->why = why_dropped(fd);  /* before closing makes room */
     closeall(c->fds, c->nfds);
     c->nfds = 0;
   }
@@ -171,6 +189,7 @@ int ux_recvctl (int fd, char *p, size_t len, size_t *n, size_t *full,
   size_t room = UX_CREDSPACE;  /* credentials come first when they come */
   c->nfds = 0;
   c->trunc = c->hascred = 0;
+  c->why = 0;
   if (c->maxfds > 0) room += CMSG_SPACE(sizeof(int) * (size_t)c->maxfds);
   if (room == 0) room = CMSG_SPACE(sizeof(int));
   if (full != NULL) flags |= UX_MSG_TRUNC;  /* a message's real length */
@@ -184,8 +203,7 @@ int ux_recvctl (int fd, char *p, size_t len, size_t *n, size_t *full,
   m.msg_controllen = room;
   err = ux_msgrecv(fd, &m, flags, n, &whole, d);
   if (err != 0) return err;
-  if (m.msg_controllen > 0) takectl(&m, c);
-  else c->trunc = (m.msg_flags & MSG_CTRUNC) != 0;
+  takectl(fd, &m, c);  /* also with no control data: MSG_CTRUNC */
   if (from != NULL) *fromlen = m.msg_namelen;
   if (full != NULL) *full = whole;
   return 0;

@@ -19,7 +19,9 @@
 typedef struct ux_ctl {
   int *fds;        /* room for maxfds descriptors, filled with nfds */
   int maxfds, nfds;
-  int trunc;       /* more than maxfds came: every one of them is closed */
+  int trunc;       /* not every descriptor came: those that did are closed */
+  int why;         /* then: ENOBUFS (more than maxfds were sent), or
+                   ** EMFILE (no free slot: the kernel dropped them) */
   int wantcred;    /* room for credentials was given */
   int hascred;     /* the kernel vouched for pid, uid, gid */
   long pid, uid, gid;

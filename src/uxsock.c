@@ -126,10 +126,17 @@ static const struct { const char *name; int value; } codes[] = {
   {NULL, 0}
 };
 
+/* Once per Lua state. The mark is set when every metatable is complete:
+** an open that ran out of memory half way leaves some made and some
+** not, and the next open makes or fills them all (a metatable left
+** without its methods or its __gc would break, or leak, every handle
+** made after). */
+#define KINDS_MADE  "uxsock.kinds"
+
 void ux_open_kinds (lua_State *L) {
-  int made = (lua_getfield(L, LUA_REGISTRYINDEX, "uxsock.stream") != LUA_TNIL);
+  int made = (lua_getfield(L, LUA_REGISTRYINDEX, KINDS_MADE) != LUA_TNIL);
   lua_pop(L, 1);
-  if (made) return;  /* once per Lua state */
+  if (made) return;
   ux_open_buffer(L);
   ux_open_listener(L);
   ux_open_stream(L);
@@ -138,6 +145,8 @@ void ux_open_kinds (lua_State *L) {
   ux_open_options(L);
   ux_open_batch(L);
   ux_open_poll(L);
+  lua_pushboolean(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, KINDS_MADE);
 }
 
 UXSOCK_API int luaopen_uxsock (lua_State *L) {
