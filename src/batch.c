@@ -65,13 +65,14 @@ static int m_sendmany (lua_State *L) {
     int err;
     /* the strings stay in the list, which the stack holds: their bytes
     ** cannot move while the kernel reads them */
+    /* cppcheck-suppress knownConditionTrueFalse ; k >= 1 (done < count) */
     for (i = 0; i < k; i++) {
       size_t len;
       const char *p;
       lua_rawgeti(L, 2, (int)(done + i + 1));
       if (lua_type(L, -1) != LUA_TSTRING && ux_tobuffer(L, -1) == NULL) {
         char what[40];
-        snprintf(what, sizeof(what), "msgs[%d]", (int)(done + i + 1));
+        (void)snprintf(what, sizeof(what), "msgs[%d]", (int)(done + i + 1));
         luaL_argerror(L, 2, lua_pushfstring(L, "%s: string or buffer "
                       "expected, got %s", what, luaL_typename(L, -1)));
       }
@@ -129,7 +130,7 @@ static int recvmany (lua_State *L, int from) {
   ux_slot *slots;
   char *base;
   ux_deadline d;
-  int err, lists = from ? 2 : 1, top;
+  int err, lists = from ? 2 : 1;
   luaL_argcheck(L, n >= 1 && n <= MANY_MAX, 2, "n must be 1 to 1024");
   luaL_argcheck(L, max <= SCRATCH_MAX / (size_t)n, 3,
                 "n * max is more than 64 MiB");
@@ -146,9 +147,9 @@ static int recvmany (lua_State *L, int from) {
   }
   if (cut != 0) {  /* nil, msg, EMSGSIZE, msgs[, senders] */
     char what[96];
-    top = lua_gettop(L);
-    snprintf(what, sizeof(what), "message %d longer than max (%zu bytes)",
-             (int)cut, max);
+    int top = lua_gettop(L);
+    (void)snprintf(what, sizeof(what), "message %d longer than max (%zu bytes)",
+                   (int)cut, max);
     ux_failmsg(L, 1, op, EMSGSIZE, what);
     lua_pushvalue(L, top - lists + 1);
     if (from) lua_pushvalue(L, top);

@@ -10,7 +10,7 @@
 
 typedef struct ux_buffer {
   size_t size;
-  char data[1];  /* 'size' bytes follow the header */
+  char data[];  /* 'size' bytes (C99 flexible array: no slack past them) */
 } ux_buffer;
 
 /* the buffer at idx, or NULL if it is none */

@@ -14,11 +14,12 @@
 #include "fdpass.h"
 
 UXSOCK_API int uxsock_pushfd (lua_State *L, int fd, const char *kind) {
-  int k, want, type, err;
+  int k, type, err;
   ux_handle *h;
   if (fd < 0) return EBADF;
   if ((err = ux_fdkind(fd, &k, &type)) != 0) return err;
   if (kind != NULL) {
+    int want;
     for (want = 0; want < UX_NKINDS; want++)
       if (strcmp(kind, ux_kindnames[want]) == 0) break;
     if (want == UX_NKINDS) return EINVAL;

@@ -246,7 +246,7 @@ static int checkfds (lua_State *L, int arg, int *fds) {
     if (n == UX_MAXFDS)
       luaL_argerror(L, arg, lua_pushfstring(L, "fds: more than %d "
                     "descriptors", UX_MAXFDS));
-    snprintf(what, sizeof(what), "fds[%d]", n + 1);
+    (void)snprintf(what, sizeof(what), "fds[%d]", n + 1);
     fds[n] = ux_checkfdobj(L, -1, arg, what);
     lua_pop(L, 1);
   }

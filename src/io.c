@@ -90,10 +90,11 @@ int ux_m_sendall (lua_State *L) {
 void ux_toolong (lua_State *L, const char *op, size_t full, size_t max) {
   char what[80];  /* lua_pushfstring has no format for size_t */
   if (full == max + 1)
-    snprintf(what, sizeof(what), "message longer than max (%zu bytes)", max);
+    (void)snprintf(what, sizeof(what), "message longer than max (%zu bytes)",
+                   max);
   else
-    snprintf(what, sizeof(what), "message too long (%zu bytes, max %zu)",
-             full, max);
+    (void)snprintf(what, sizeof(what), "message too long (%zu bytes, max %zu)",
+                   full, max);
   ux_failmsg(L, 1, op, EMSGSIZE, what);
 }
 

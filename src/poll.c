@@ -192,6 +192,7 @@ static int l_poll (lua_State *L) {
       lua_rawset(L, 4);
     }
     else  /* seen before: one slot, both entries' events */
+      /* NOLINTNEXTLINE(bugprone-narrowing-conversions): shorts OR'd fit */
       fds[lua_tointeger(L, -1)].events |= ux_poll_events(flags);
     lua_settop(L, 4);
   }
@@ -353,6 +354,7 @@ static int p_add (lua_State *L) {
   int isint = (lua_type(L, 2) == LUA_TNUMBER);
   uint32_t gen = p->gen + 1;
   int err;
+  /* cppcheck-suppress knownConditionTrueFalse ; p->gen + 1 wraps to 0 */
   if (gen == 0) gen = 1;  /* 0 is no registration's */
   lua_settop(L, 3);
   pushreg(L);  /* 4: byfd, 5: byobj */
@@ -421,7 +423,7 @@ removes whatever was added with that descriptor.
 */
 static int p_remove (lua_State *L) {
   poller *p = checkpoller(L);
-  int closed = 0, fd, err;
+  int closed = 0, fd;
   lua_settop(L, 2);
   if (lua_type(L, 2) == LUA_TNUMBER || !(closed = isclosedobj(L, 2)))
     (void)ux_checkfdobj(L, 2, 2, "object");  /* raises for a wrong type */
@@ -445,7 +447,7 @@ static int p_remove (lua_State *L) {
     return 1;
   }
   if (!closed) {
-    err = ux_epoll_ctl(p->epfd, UX_PDEL, fd, 0, 0);
+    int err = ux_epoll_ctl(p->epfd, UX_PDEL, fd, 0, 0);
     /* ENOENT, EBADF: the kernel had dropped it (an integer closed since) */
     if (err != 0 && err != ENOENT && err != EBADF)
       return failctl(L, "remove", err);

@@ -370,7 +370,7 @@ static int connect_timed (int fd, const ux_addr *a, ux_deadline *d) {
     struct timeval tv;
     if (ms == 0) { err = ETIMEDOUT; break; }
     tv.tv_sec = ms / 1000;
-    tv.tv_usec = (ms % 1000) * 1000;
+    tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
     if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
       err = errno; break;
     }
@@ -503,7 +503,7 @@ int ux_recv (int fd, char *p, size_t len, size_t *n, size_t *full,
   if (full != NULL || from != NULL) {  /* messages, or a sender's name */
     struct msghdr m;
     struct iovec io;
-    size_t whole;
+    size_t whole = 0;  /* what *full gets when the receive fails */
     int err;
     io.iov_base = p;
     io.iov_len = len;
