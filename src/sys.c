@@ -101,6 +101,13 @@ size_t ux_addr_name (const struct sockaddr_un *sa, socklen_t len, char *out) {
     return n;
   }
   n = strnlen(sa->sun_path, n);  /* a path ends at its NUL */
+  if (sa->sun_path[0] == '@') {
+    /* a file named "@x" (another program bound it): passed back as "@x"
+    ** it would be the abstract name; "./@x" is the same file */
+    memcpy(out, "./", 2);
+    memcpy(out + 2, sa->sun_path, n);
+    return n + 2;
+  }
   memcpy(out, sa->sun_path, n);
   return n;
 }
