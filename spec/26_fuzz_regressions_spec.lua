@@ -55,4 +55,63 @@ describe("fuzz regressions", function()
     assert.equal("reply\n", out)
     assert.equal(uxsock.EAGAIN, select(3, trap:recv()))
   end)
+
+  -- fuzz/api.c (a timeout, libFuzzer's): a timed call blocked for good.
+  -- A handle with a timeout keeps its descriptor O_NONBLOCK, but the
+  -- flag is the open file description's, shared by every copy: a copy
+  -- from recvfds whose timeout went from a number to nil (or
+  -- uxsock_detachfd, or another process) turned it off, and the timed
+  -- handle's next recv, send or accept waited in the system call with
+  -- no end. Timed calls pass MSG_DONTWAIT now, and a timed accept sets
+  -- O_NONBLOCK again. The calls run in a child under `timeout`, so a
+  -- return of the bug fails this case instead of hanging the suite.
+  it("a timed call times out after a copy of its descriptor was made blocking", function()
+    local code = [[
+      local uxsock = require("uxsock")
+      local now = uxsock.monotime
+      local x, y = uxsock.socketpair()
+      -- a copy of h through a socket, made blocking the way a handle does
+      local function blockcopy(h)
+        assert(x:sendfds("z", { h }))
+        local _, fds = assert(y:recvfds())
+        local c = fds[1]
+        assert(c:settimeout(5))
+        assert(c:settimeout(nil))
+        return c
+      end
+      local function try(what, h, f, ...)
+        assert(h:settimeout(0.2))
+        local copy = blockcopy(h)
+        local t0 = now()
+        local r, _, code = f(h, ...)
+        print(what, tostring(r), tostring(code), ("%.2f"):format(now() - t0))
+        copy:close()
+      end
+      local a, b = uxsock.socketpair()
+      try("recv", a, a.recv)
+      try("read", a, a.read, 1)
+      assert(b:settimeout(0))
+      repeat until not b:send(("x"):rep(65536))
+      try("sendall", b, b.sendall, ("x"):rep(65536))
+      local l = assert(uxsock.listen("@uxsock-spec26-" .. tostring(now()):gsub("%.", "")))
+      try("accept", l, l.accept)
+      local d1, d2 = uxsock.socketpair("datagram")
+      try("recvfrom", d1, d1.recvfrom)
+      try("recvmany", d1, d1.recvmany, 4)
+      assert(d2:settimeout(0))
+      repeat until not d2:send("x")
+      try("sendmany", d2, d2.sendmany, { "y", "z" })
+    ]]
+    local out, how, rc = h.run("timeout 30 " .. h.luacmd(code))
+    assert.equal("exit", how)
+    assert.equal(0, rc, out)
+    local seen = 0
+    for what, r, ecode, secs in out:gmatch("(%w+)\t(%S+)\t(%S+)\t(%S+)") do
+      seen = seen + 1
+      assert.equal("nil", r, what)
+      assert.equal(tostring(uxsock.ETIMEDOUT), ecode, what)
+      assert.is_true(tonumber(secs) >= 0.15 and tonumber(secs) < 5, what .. " took " .. secs)
+    end
+    assert.equal(7, seen, out)
+  end)
 end)
