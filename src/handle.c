@@ -402,7 +402,7 @@ void ux_checkaddr (lua_State *L, int arg, ux_addr *a) {
 }
 
 void ux_pushaddr (lua_State *L, const struct sockaddr_un *sa, socklen_t len) {
-  char name[UX_PATH_MAX + 2];
+  char name[UX_NAME_SIZE];
   size_t n = ux_addr_name(sa, len, name);
   lua_pushlstring(L, name, n);
 }

@@ -102,6 +102,13 @@ size_t ux_addr_name (const struct sockaddr_un *sa, socklen_t len, char *out) {
     return n;
   }
   n = strnlen(sa->sun_path, n);  /* a path ends at its NUL */
+  if (sa->sun_path[0] == '@') {
+    /* a file named "@x" (another program bound it): passed back as "@x"
+    ** it would be the abstract name; "./@x" is the same file */
+    memcpy(out, "./", 2);
+    memcpy(out + 2, sa->sun_path, n);
+    return n + 2;
+  }
   memcpy(out, sa->sun_path, n);
   return n;
 }
@@ -192,6 +199,27 @@ int ux_wait (int fd, int events, ux_deadline *d) {
 /* is a call that failed with err worth retrying after a wait? */
 static int would_block (int err) {
   return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+/* A timed call (timeout >= 0) must never block in the system call. The
+** handle keeps its descriptor O_NONBLOCK, but that flag belongs to the
+** open file description, which every copy shares: another handle for a
+** copy (recvfds, fromfd), another process, or uxsock_detachfd can turn
+** it off. So timed sends and receives also pass MSG_DONTWAIT, which
+** holds for the one call whatever the flag says, and a timed accept
+** (which has no such flag) sets O_NONBLOCK again first when it is off. */
+#if defined(MSG_DONTWAIT)
+#define UX_DONTWAIT(d)  ((d)->timeout >= 0 ? MSG_DONTWAIT : 0)
+#else
+#define UX_DONTWAIT(d)  0
+#endif
+
+static int ensure_nonblocking (int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return errno;
+  if ((flags & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+    return errno;
+  return 0;
 }
 
 /* }====================================================== */
@@ -334,6 +362,10 @@ int ux_unlink_if_same (const char *path, dev_t dev, ino_t ino) {
 ** ======================================================= */
 
 int ux_accept (int fd, int *newfd, ux_deadline *d) {
+  if (d->timeout >= 0) {
+    int err = ensure_nonblocking(fd);
+    if (err != 0) { *newfd = -1; return err; }
+  }
   for (;;) {
     int err;
 #if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || \
@@ -439,7 +471,7 @@ int ux_msgsend (int fd, const struct msghdr *m, size_t *n, ux_deadline *d) {
   int tries = 0;
   *n = 0;
   for (;;) {
-    ssize_t r = sendmsg(fd, m, UX_SENDFLAGS);
+    ssize_t r = sendmsg(fd, m, UX_SENDFLAGS | UX_DONTWAIT(d));
     int err;
     if (r >= 0) { *n = (size_t)r; return 0; }
     err = errno;
@@ -462,7 +494,7 @@ int ux_send (int fd, const char *p, size_t len, const ux_addr *to,
     return ux_msgsend(fd, &m, n, d);
   }
   for (;;) {  /* a connected socket: the one syscall of the hot path */
-    ssize_t r = send(fd, p, len, UX_SENDFLAGS);
+    ssize_t r = send(fd, p, len, UX_SENDFLAGS | UX_DONTWAIT(d));
     int err;
     if (r >= 0) { *n = (size_t)r; return 0; }
     err = errno;
@@ -483,7 +515,7 @@ int ux_msgrecv (int fd, struct msghdr *m, int flags, size_t *n, size_t *full,
     int err;
     m->msg_namelen = namelen;  /* what a failed try may have changed */
     m->msg_controllen = ctllen;
-    r = recvmsg(fd, m, flags);
+    r = recvmsg(fd, m, flags | UX_DONTWAIT(d));
     if (r >= 0) {
       size_t got = (size_t)r;
       *n = got > len ? len : got;
@@ -514,7 +546,7 @@ int ux_recv (int fd, char *p, size_t len, size_t *n, size_t *full,
     return err;
   }
   for (;;) {  /* streams: the one syscall of the hot path */
-    ssize_t r = recv(fd, p, len, 0);
+    ssize_t r = recv(fd, p, len, UX_DONTWAIT(d));
     int err;
     if (r >= 0) { *n = (size_t)r; return 0; }
     err = errno;
@@ -550,7 +582,7 @@ int ux_sendmany (int fd, const struct iovec *msgs, size_t count,
                to ? (void *)&to->sa : NULL, to ? to->len : 0);
       mm[i].msg_len = 0;
     }
-    r = sendmmsg(fd, mm, (unsigned)k, UX_SENDFLAGS);
+    r = sendmmsg(fd, mm, (unsigned)k, UX_SENDFLAGS | UX_DONTWAIT(d));
     if (r > 0) { *sent += (size_t)r; tries = 0; continue; }
     err = errno;
 #else
@@ -596,7 +628,8 @@ int ux_recvmany (int fd, char *base, size_t max, ux_slot *slots,
       mm[i].msg_len = 0;
     }
     r = recvmmsg(fd, mm, (unsigned)k,
-                 flags | (more ? MSG_DONTWAIT : MSG_WAITFORONE), NULL);
+                 flags | (more ? MSG_DONTWAIT : MSG_WAITFORONE) | UX_DONTWAIT(d),
+                 NULL);
     if (r > 0) {
       for (i = 0; i < (size_t)r; i++)
         slot_set(&slots[*got + i], mm[i].msg_len, max,
@@ -615,7 +648,7 @@ int ux_recvmany (int fd, char *base, size_t max, ux_slot *slots,
     io.iov_len = max;
     msg_init(&m, &io, wantfrom ? &s->from : NULL,
              wantfrom ? (socklen_t)sizeof(s->from) : 0);
-    r = (int)recvmsg(fd, &m, flags | (more ? MSG_DONTWAIT : 0));
+    r = (int)recvmsg(fd, &m, flags | (more ? MSG_DONTWAIT : 0) | UX_DONTWAIT(d));
     if (r >= 0) {
       slot_set(s, (size_t)r, max, (m.msg_flags & MSG_TRUNC) != 0,
                m.msg_namelen);

@@ -48,8 +48,11 @@ double ux_now (void);
 /* names: "\0x" and "@x" are abstract (Linux); anything else is a path */
 int ux_addr_make (ux_addr *a, const char *name, size_t len);
 int ux_addr_isabstract (const ux_addr *a);
+/* the room ux_addr_name needs: every byte of sun_path, and "./" */
+#define UX_NAME_SIZE  (sizeof(((struct sockaddr_un *)0)->sun_path) + 2)
 /* writes the round-trip form of a kernel address ("@x" for abstract,
-** "" for unnamed) into out (UX_PATH_MAX + 2 bytes); returns its length */
+** "./@x" for a file named "@x", "" for unnamed) into out (UX_NAME_SIZE
+** bytes); returns its length */
 size_t ux_addr_name (const struct sockaddr_un *sa, socklen_t len, char *out);
 
 /* descriptors: all close-on-exec, none can raise SIGPIPE */
