@@ -1,0 +1,80 @@
+-- Load: many clients at once through a uxsock.loop echo server, every
+-- byte checked both ways (tests/load.lua), and a datagram sender faster
+-- than its receiver (tests/dgram_flood.lua). Bounded sizes here; the
+-- scripts take the full ones on their command line (README of each).
+local h = require("helpers")
+
+-- the most clients one process can hold: two descriptors each (client
+-- and server side), and some to spare
+local function fdlimit()
+  local out = h.run("ulimit -n")
+  return tonumber(out:match("%d+")) or 1024
+end
+
+local function script(name, ...)
+  return "timeout 120 " .. h.luacmd("tests/" .. name, ...)
+end
+
+describe("load", function()
+  lazy_teardown(h.cleanup)
+
+  local clients = math.min(1000, math.floor((fdlimit() - 100) / 2))
+
+  it(clients .. " clients x 20 messages of 1 B to 64 KiB, clients in the server's process",
+     function()
+    local out, how, rc = h.run(script("load.lua", "--clients", clients, "--messages", 20,
+                                      "--seed", 25))
+    assert.equal("exit", how)
+    assert.equal(0, rc, out)
+    assert.matches(("%d clients x 20 messages .* in one process: %d messages, "):format(
+                   clients, clients * 20), out)
+    assert.matches("every byte right", out)
+  end)
+
+  it("200 clients x 100 messages, clients in 4 other processes", function()
+    local out, how, rc = h.run(script("load.lua", "--clients", 200, "--messages", 100,
+                                      "--procs", 4, "--seed", 26))
+    assert.equal("exit", how)
+    assert.equal(0, rc, out)
+    assert.matches("200 clients x 100 messages .* in 4 client processes: 20000 messages, ", out)
+    assert.matches("every byte right", out)
+  end)
+
+  it("a byte changed either way is caught", function()
+    for corrupt, why in pairs({ "the reply is not the request",
+                                "the payload is not what was sent" }) do
+      local out, how, rc = h.run(script("load.lua", "--clients", 3, "--messages", 5,
+                                        "--corrupt", corrupt))
+      assert.equal("exit", how)
+      assert.equal(1, rc, out)
+      assert.truthy(out:find(why, 1, true), out)
+    end
+  end)
+end)
+
+describe("datagram flood", function()
+  -- the receiver takes a datagram every 5 ms; a sender's call that
+  -- finds the queue full gives up after 2 ms (nonblocking: at once;
+  -- blocking: waits for room)
+  for _, mode in ipairs({ "sendto", "sendmany", "nonblocking", "blocking", "loop" }) do
+    it(mode .. ": the sender fails or waits as configured, every datagram arrives intact",
+       function()
+      local out, how, rc = h.run(script("dgram_flood.lua", "--mode", mode, "--count", 3000,
+                                        "--seconds", 1.5, "--timeout", 0.002,
+                                        "--delay", 0.005))
+      assert.equal("exit", how)
+      assert.equal(0, rc, out)
+      assert.matches("all as configured", out)
+      local sent, received, failed =
+        out:match("(%d+) sent, (%d+) received intact .- (%d+) calls failed")
+      assert.truthy(sent, out)
+      assert.is_true(tonumber(sent) > 0)
+      assert.is_true(tonumber(received) <= tonumber(sent))
+      if mode == "blocking" then
+        assert.equal(0, tonumber(failed))
+      else
+        assert.is_true(tonumber(failed) > 0)
+      end
+    end)
+  end
+end)
