@@ -39,8 +39,11 @@ def serve(kind, path, filename):
     if os.path.exists(path):
         os.unlink(path)
     server = socket.socket(socket.AF_UNIX, TYPES[kind])
-    server.bind(path)
+    # the file appears at path only once the server listens: the spec
+    # connects as soon as it sees it (ECONNREFUSED between bind and listen)
+    server.bind(path + ".tmp")
     server.listen(1)
+    os.rename(path + ".tmp", path)
     conn, _ = server.accept()
     server.close()
     os.unlink(path)
