@@ -110,10 +110,17 @@ echo "=== $tool: the specs on Lua 5.4 ($dir/bin/lua5.4)"
 luadir=$(dirname "$(dirname "$lua")")
 printf 'variables = { LUA_DIR = "%s", LUA_BINDIR = "%s" }\n' "$luadir" \
   "$(dirname "$lua")" >"$dir/luarocks-config.lua"
+# the output goes to a file that tail shows until the suite ends: a pipe
+# would stay open as long as anything the suite left behind runs (a
+# failed spec's server waiting for a client)
 out=$dir/spec.out
 PATH="$root/$dir/bin:$PATH" LUA=lua5.4 UXSOCK_BUILD=$mod \
   LUAROCKS_CONFIG="$root/$dir/luarocks-config.lua" \
-  sh spec/run "$@" 2>&1 | tee "$out"
+  sh spec/run "$@" >"$out" 2>&1 </dev/null &
+suite=$!
+tail -n +1 -s 0.2 --pid=$suite -f "$out"
+wait $suite
+suiterc=$?
 last=$(grep ' passed, ' "$out" | tail -n 1)
 p=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p')
 f=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p')
@@ -122,6 +129,12 @@ rest=$(echo "$last" | sed -n 's/^[0-9]* passed, [0-9]* failed\(.*\)$/\1/p')
 
 n=0
 [ "$hostrc" -eq 0 ] || n=1
+# a summary with no failure, and yet a failed exit: the Lua running busted
+# ended badly after its summary (an abort at exit)
+if [ "$f" -eq 0 ] && [ "$suiterc" -ne 0 ]; then
+  echo "the suite exited with status $suiterc"
+  n=$((n + 1))
+fi
 for r in $(reports); do
   n=$((n + 1))
   echo "=== $tool report: ${r#"$root"/}"
