@@ -105,7 +105,8 @@ size_t ux_addr_name (const struct sockaddr_un *sa, socklen_t len, char *out) {
   if (sa->sun_path[0] == '@') {
     /* a file named "@x" (another program bound it): passed back as "@x"
     ** it would be the abstract name; "./@x" is the same file */
-    memcpy(out, "./", 2);
+    out[0] = '.';
+    out[1] = '/';
     memcpy(out + 2, sa->sun_path, n);
     return n + 2;
   }
