@@ -38,6 +38,7 @@ rm -rf "$log" && mkdir -p "$log" && chmod 1777 "$log"
 
 case $tool in
 asan)
+  export UXSOCK_MEMCHECK=asan  # specs read it (spec 23's signal storm)
   rt=$(${CHECK_CC:-clang} -print-file-name="libclang_rt.asan-$(uname -m).so")
   [ -f "$rt" ] || { echo "no ASan runtime ($rt): apt-get install libclang-rt-dev" >&2; exit 1; }
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1:log_path=$log/san"
@@ -46,7 +47,8 @@ asan)
   # the runtime is preloaded with LD_PRELOAD (ld.so --preload would do it
   # without the variable, but ASan then names the interpreter's frames
   # after ld.so's functions), and unpreload.so removes the variable as the
-  # process starts. LeakSanitizer cannot work under ptrace: a Lua under
+  # process starts. What the caller preloads (spec 23's tests/sigpump.c)
+  # comes after them. LeakSanitizer cannot work under ptrace: a Lua under
   # strace (specs 10 and 16) is checked by ASan and UBSan alone.
   ${CHECK_CC:-clang} -std=c99 -Wall -Wextra -pedantic -shared -fPIC \
     -o "$dir/unpreload.so" mk/unpreload.c || exit 1
@@ -55,12 +57,13 @@ asan)
 # lua5.4 with the ASan runtime loaded first (mk/memcheck.sh)
 grep -q '^TracerPid:[[:space:]]*0$' /proc/\$\$/status ||
   export ASAN_OPTIONS="\$ASAN_OPTIONS:detect_leaks=0"
-export LD_PRELOAD="$rt $root/$dir/unpreload.so"
+export LD_PRELOAD="$rt $root/$dir/unpreload.so\${LD_PRELOAD:+ \$LD_PRELOAD}"
 exec -a "\$0" "$lua" "\$@"
 EOF
   host="$dir/embed-host" mod=$dir
   ;;
 valgrind)
+  export UXSOCK_MEMCHECK=valgrind
   command -v valgrind >/dev/null || { echo "valgrind not found" >&2; exit 1; }
   # memcheck runs the dynamic loader, which runs lua5.4 with argv[0] set
   ldso=$(readelf -l "$lua" | sed -n 's/.*interpreter: \(.*\)\]$/\1/p')

@@ -126,7 +126,12 @@ local problems = {}
 local function problem(msg) problems[#problems + 1] = msg end
 
 local function fdcount()
-  local f = io.popen("ls /proc/" .. io.open("/proc/self/stat"):read("*l"):match("^%d+") .. "/fd")
+  local stat = io.open("/proc/self/stat")
+  local pid = stat:read("*l"):match("^%d+")
+  stat:close()
+  collectgarbage("collect")  -- what is garbage closes now, not between counts
+  collectgarbage("collect")
+  local f = io.popen("ls /proc/" .. pid .. "/fd")
   local n = 0
   for _ in f:lines() do n = n + 1 end
   f:close()
