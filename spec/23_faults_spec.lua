@@ -642,6 +642,12 @@ end)
 
 describe("descriptor exhaustion (ulimit -n 32)", function()
   lazy_teardown(h.cleanup)
+  if os.getenv("UXSOCK_MEMCHECK") == "valgrind" then
+    -- valgrind applies the descriptor limit after the system call: an
+    -- accept over the limit is closed by valgrind, and its client lost
+    pending("valgrind emulates the descriptor limit; this runs in make test and make asan")
+    return
+  end
 
   it("every call that makes descriptors fails with EMFILE, and works once they are free",
      function()
