@@ -277,7 +277,10 @@ os.execute("rm -rf '" .. dir .. "'")
 collectgarbage("collect")
 collectgarbage("collect")
 local after = fdcount()
-if after ~= before then problem(("descriptors: %d before, %d after"):format(before, after)) end
+-- under valgrind /proc lists its own descriptors too, which come and go
+if after ~= before and os.getenv("UXSOCK_MEMCHECK") ~= "valgrind" then
+  problem(("descriptors: %d before, %d after"):format(before, after))
+end
 
 print(("flood %s: %d datagrams tried in %d calls, %.1f s: %d sent, %d received intact " ..
        "(%d bytes), %d calls failed (%s) after %.4f..%.4f s, the longest call that went " ..
