@@ -39,7 +39,10 @@ rm -rf "$log" && mkdir -p "$log" && chmod 1777 "$log"
 case $tool in
 asan)
   export UXSOCK_MEMCHECK=asan  # specs read it (spec 23's signal storm)
+  # clang 14 (Debian 12) names the runtime by its arch; later clangs keep
+  # it in a per-target directory without the suffix
   rt=$(${CHECK_CC:-clang} -print-file-name="libclang_rt.asan-$(uname -m).so")
+  [ -f "$rt" ] || rt=$(${CHECK_CC:-clang} -print-file-name=libclang_rt.asan.so)
   [ -f "$rt" ] || { echo "no ASan runtime ($rt): apt-get install libclang-rt-dev" >&2; exit 1; }
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1:log_path=$log/san"
   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$log/san"
