@@ -72,12 +72,17 @@ fuzz-valgrind: all
 	UXSOCK_BUILD=$(BUILD) timeout 1200 valgrind -q --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite $(LUA) fuzz/random_calls.lua $(FUZZ_SEED) 2000
 
-# keeps the committed corpus small: the inputs that add coverage
+# keeps the committed corpus small: the fewest inputs that cover every
+# edge (hit counts left out), and
+# every regress-* input (what a run found once) as it is
 fuzz-merge: fuzz-build
 	@for h in $(FUZZ_HARNESSES); do \
+	  rm -rf $(FUZZ_DIR)/merge/$$h; \
 	  mkdir -p $(FUZZ_DIR)/merge/$$h $(FUZZ_DIR)/corpus/$$h; \
-	  $(FUZZ_DIR)/$$h -merge=1 $(FUZZ_DIR)/merge/$$h fuzz/corpus/$$h \
-	    $(FUZZ_DIR)/corpus/$$h 2>/dev/null; \
-	  rm -f fuzz/corpus/$$h/*; mv $(FUZZ_DIR)/merge/$$h/* fuzz/corpus/$$h/; \
-	  echo "fuzz-merge: $$h: $$(ls fuzz/corpus/$$h | wc -l) inputs"; \
+	  $(FUZZ_DIR)/$$h -merge=1 -use_counters=0 $(FUZZ_DIR)/merge/$$h fuzz/corpus/$$h \
+	    $(FUZZ_DIR)/corpus/$$h 2>/dev/null || exit 1; \
+	  find fuzz/corpus/$$h -type f ! -name 'regress-*' -delete; \
+	  cp $(FUZZ_DIR)/merge/$$h/* fuzz/corpus/$$h/; \
+	  echo "fuzz-merge: $$h: $$(ls fuzz/corpus/$$h | wc -l) inputs," \
+	    "$$(du -sk fuzz/corpus/$$h | cut -f1) KiB"; \
 	done
