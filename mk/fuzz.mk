@@ -55,7 +55,7 @@ $(FUZZ_HARNESSES:%=fuzz-run-%): fuzz-run-%: $(FUZZ_DIR)/%
 	  -artifact_prefix=$(FUZZ_DIR)/$*-crash- $(FUZZ_FLAGS) \
 	  $(FUZZ_DIR)/corpus/$* fuzz/corpus/$* 2>$(FUZZ_DIR)/$*.log || \
 	  { tail -60 $(FUZZ_DIR)/$*.log; echo "fuzz: $* FAILED (log: $(FUZZ_DIR)/$*.log)"; exit 1; }
-	@grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
+	@grep -aE '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
 	  $(FUZZ_DIR)/$*.log | sed 's/^/fuzz: $*: /'
 	@echo "fuzz: $*: corpus $$(ls fuzz/corpus/$* | wc -l) committed + $$(ls $(FUZZ_DIR)/corpus/$* | wc -l) found"
 
