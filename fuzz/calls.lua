@@ -135,9 +135,9 @@ function M.run(uxsock, nextbyte, opts)
     error("INVARIANT: " .. what, 0)
   end
 
-  -- descriptors of this process: lfs when it is there, else ls (which
-  -- lists ours through /proc/<pid>, its pipe to us included: the same
-  -- number each time)
+  -- descriptors of this process: lfs when it is there, else ls, which
+  -- lists ours through /proc/<pid>: its pipe to us is counted, once (a
+  -- pipe of which both ends are ours is popen's, for a moment)
   local fdcount
   do
     local ok, lfs = pcall(require, "lfs")
@@ -154,9 +154,16 @@ function M.run(uxsock, nextbyte, opts)
       local pid = f:read("*l"):match("^(%d+)")
       f:close()
       fdcount = function()
-        local p = assert(io.popen("ls /proc/" .. pid .. "/fd"))
-        local n = 0
-        for _ in p:lines() do n = n + 1 end
+        local p = assert(io.popen("ls -l /proc/" .. pid .. "/fd"))
+        local n, seen = 0, {}
+        for line in p:lines() do
+          local what = line:match("%d+ %-> (.*)$")
+          if what then
+            n = n + 1
+            seen[what] = (seen[what] or 0) + 1
+            if what:match("^pipe:") and seen[what] == 2 then n = n - 2 end
+          end
+        end
         p:close()
         return n
       end
