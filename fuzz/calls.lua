@@ -6,6 +6,12 @@
 --   local calls = dofile("fuzz/calls.lua")
 --   local stats = calls.run(uxsock, nextbyte, { dir = "/tmp/x", tag = "123" })
 --
+-- opts: dir (a private directory for socket files), tag (unique per
+-- process and run: abstract names), calls (how many, else until the
+-- input ends), fdcount (check for leaks), bigalloc (the driver caps
+-- allocations), log (a function given each call), and the C API from
+-- api.c: detach, attach, checkfd. UXFUZZ_LOG=1 logs to stderr.
+--
 -- nextbyte() gives 0..255, or raises calls.DONE when the input is used
 -- up. Each choice takes a byte: what to do (a module function, a method
 -- of any kind on an object of any kind, a close, a collection, a call
@@ -20,19 +26,21 @@
 --
 -- Every call runs under pcall: a Lua error is an answer. What is not:
 --   - an invariant the README states broken (uxsock.type or tostring
---     raising; close not returning true or leaving the handle open; a
---     failure that is not nil, a message and an integer code; a new
---     descriptor without close-on-exec): run raises "INVARIANT: ...";
+--     raising; close not returning true or leaving the handle open,
+--     __gc or __close leaving it open; a failure that is not nil, a
+--     message and an integer code; a new descriptor without
+--     close-on-exec; a descriptor the engine owns closed by someone
+--     else; uxsock_checkfd wrong): run raises "INVARIANT: ...";
 --   - a descriptor leaked: with opts.fdcount, run counts the process's
 --     descriptors before and after, everything closed and collected;
 --   - a crash, a sanitizer report or a hang, which the driver sees.
 -- No call may block for long: every handle's timeout is put back to at
 -- most MAXT after every call (settimeout(nil) would make the next recv
 -- wait forever), timeouts given to connect, listen, poll and wait come
--- from a list without nil and math.huge. fromfd, fdopen and closefd
--- take only descriptors this engine owns (integers recvfds gave it) or
--- numbers no descriptor has: a random integer could be the driver's
--- own descriptor, stdin or a handle's.
+-- from a list without nil and math.huge. fromfd, fdopen, closefd and
+-- attach take only descriptors this engine owns (integers recvfds or
+-- detach gave it) or numbers no descriptor has: a random integer could
+-- be the driver's own descriptor, stdin or a handle's.
 -- Plain Lua 5.1 syntax: random_calls.lua runs on every Lua.
 local M = {}
 
