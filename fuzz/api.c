@@ -22,9 +22,11 @@
 ** The Lua state's allocator refuses any block over 256 MiB and more than
 ** 1 GiB in all, so recv(2^40) or uxsock.buffer(2^31) is a quick memory
 ** error (the module's allocation failure paths run too) rather than the
-** process's memory. Two C API functions join the calls: detach(h)
-** (uxsock_detachfd) gives a handle's descriptor to the engine, and
-** attach(fd, kind) (uxsock_pushfd) makes a handle of one it owns.
+** process's memory. The C API joins the calls: detach(h)
+** (uxsock_detachfd) gives a handle's descriptor to the engine,
+** attach(fd, kind) (uxsock_pushfd) makes a handle of one it owns, and
+** checkfd(x) (uxsock_checkfd) must give an open handle's descriptor and
+** raise for anything else.
 */
 #if !defined(_GNU_SOURCE)
 #define _GNU_SOURCE
@@ -99,6 +101,12 @@ static int detach (lua_State *L) {
   lua_pushinteger(L, uxsock_detachfd(L, 1));
   lua_insert(L, -2);
   return 2;
+}
+
+/* checkfd(h): uxsock_checkfd */
+static int checkfd (lua_State *L) {
+  lua_pushinteger(L, uxsock_checkfd(L, 1));
+  return 1;
 }
 
 /* attach(fd [, kind]): uxsock_pushfd; the handle, or nil and the errno */
@@ -213,6 +221,8 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size) {
   lua_setfield(L, -2, "detach");
   lua_pushcfunction(L, attach);
   lua_setfield(L, -2, "attach");
+  lua_pushcfunction(L, checkfd);
+  lua_setfield(L, -2, "checkfd");
   status = lua_pcall(L, 3, 0, 0);
   if (status != LUA_OK && status != LUA_ERRMEM) {
     const char *msg = lua_tostring(L, -1);

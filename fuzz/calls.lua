@@ -6,6 +6,12 @@
 --   local calls = dofile("fuzz/calls.lua")
 --   local stats = calls.run(uxsock, nextbyte, { dir = "/tmp/x", tag = "123" })
 --
+-- opts: dir (a private directory for socket files), tag (unique per
+-- process and run: abstract names), calls (how many, else until the
+-- input ends), fdcount (check for leaks), bigalloc (the driver caps
+-- allocations), log (a function given each call), and the C API from
+-- api.c: detach, attach, checkfd. UXFUZZ_LOG=1 logs to stderr.
+--
 -- nextbyte() gives 0..255, or raises calls.DONE when the input is used
 -- up. Each choice takes a byte: what to do (a module function, a method
 -- of any kind on an object of any kind, a close, a collection, a call
@@ -20,19 +26,21 @@
 --
 -- Every call runs under pcall: a Lua error is an answer. What is not:
 --   - an invariant the README states broken (uxsock.type or tostring
---     raising; close not returning true or leaving the handle open; a
---     failure that is not nil, a message and an integer code; a new
---     descriptor without close-on-exec): run raises "INVARIANT: ...";
+--     raising; close not returning true or leaving the handle open,
+--     __gc or __close leaving it open; a failure that is not nil, a
+--     message and an integer code; a new descriptor without
+--     close-on-exec; a descriptor the engine owns closed by someone
+--     else; uxsock_checkfd wrong): run raises "INVARIANT: ...";
 --   - a descriptor leaked: with opts.fdcount, run counts the process's
 --     descriptors before and after, everything closed and collected;
 --   - a crash, a sanitizer report or a hang, which the driver sees.
 -- No call may block for long: every handle's timeout is put back to at
 -- most MAXT after every call (settimeout(nil) would make the next recv
 -- wait forever), timeouts given to connect, listen, poll and wait come
--- from a list without nil and math.huge. fromfd, fdopen and closefd
--- take only descriptors this engine owns (integers recvfds gave it) or
--- numbers no descriptor has: a random integer could be the driver's
--- own descriptor, stdin or a handle's.
+-- from a list without nil and math.huge. fromfd, fdopen, closefd and
+-- attach take only descriptors this engine owns (integers recvfds or
+-- detach gave it) or numbers no descriptor has: a random integer could
+-- be the driver's own descriptor, stdin or a handle's.
 -- Plain Lua 5.1 syntax: random_calls.lua runs on every Lua.
 local M = {}
 
@@ -135,9 +143,9 @@ function M.run(uxsock, nextbyte, opts)
     error("INVARIANT: " .. what, 0)
   end
 
-  -- descriptors of this process: lfs when it is there, else ls (which
-  -- lists ours through /proc/<pid>, its pipe to us included: the same
-  -- number each time)
+  -- descriptors of this process: lfs when it is there, else ls, which
+  -- lists ours through /proc/<pid>: its pipe to us is counted, once (a
+  -- pipe of which both ends are ours is popen's, for a moment)
   local fdcount
   do
     local ok, lfs = pcall(require, "lfs")
@@ -154,9 +162,16 @@ function M.run(uxsock, nextbyte, opts)
       local pid = f:read("*l"):match("^(%d+)")
       f:close()
       fdcount = function()
-        local p = assert(io.popen("ls /proc/" .. pid .. "/fd"))
-        local n = 0
-        for _ in p:lines() do n = n + 1 end
+        local p = assert(io.popen("ls -l /proc/" .. pid .. "/fd"))
+        local n, seen = 0, {}
+        for line in p:lines() do
+          local what = line:match("%d+ %-> (.*)$")
+          if what then
+            n = n + 1
+            seen[what] = (seen[what] or 0) + 1
+            if what:match("^pipe:") and seen[what] == 2 then n = n - 2 end
+          end
+        end
         p:close()
         return n
       end
@@ -593,11 +608,23 @@ function M.run(uxsock, nextbyte, opts)
 
   local function pack(...) return { n = select("#", ...), ... } end
 
+  -- Without a cap on allocations (plain Lua, valgrind), a number of
+  -- 2^27 or more becomes 2^40: recv(2^31) would keep a 2 GiB read
+  -- buffer (and valgrind reports any recv of 2^31 bytes or more, even
+  -- into a block that size), uxsock.buffer(2^31) zeroes 2 GiB; 2^40 is
+  -- a quick memory error. api.c caps allocations and keeps them all.
+  local function sized(a)
+    if not opts.bigalloc and type(a) == "number" and a >= 134217728 then return 2 ^ 40 end
+    return a
+  end
+
   -- calls f(...) under pcall; the results, packed
   local function call(label, f, ...)
     stats.calls = stats.calls + 1
-    if log then log(label, ...) end
-    local r = pack(pcall(f, ...))
+    local a = pack(...)
+    for i = 1, a.n do a[i] = sized(a[i]) end
+    if log then log(label, unpack(a, 1, a.n)) end
+    local r = pack(pcall(f, unpack(a, 1, a.n)))
     local ok, res = r[1], { n = r.n - 1 }
     for i = 2, r.n do res[i - 1] = r[i] end
     if not ok then
@@ -697,11 +724,6 @@ function M.run(uxsock, nextbyte, opts)
     buffer = function()
       local n = pick({ 1, 2, 100, 4096, 65536, 0, -1, 1.5, MAXINT, 2 ^ 62, 0x7fffffff,
                        0x80000000, "10", 0 / 0 })
-      -- 2 GiB zeroed at once is slow, not wrong: only where the driver
-      -- caps allocations (api.c) does it stay a quick memory error
-      if not opts.bigalloc and type(n) == "number" and n >= 0x7fffffff and n < 2 ^ 50 then
-        n = 2 ^ 62
-      end
       return { n }
     end,
     with = function() return { value(1), pick(FUNCS), value(1) } end,
@@ -738,7 +760,7 @@ function M.run(uxsock, nextbyte, opts)
   -- a listener, a client and the accepted connection, quickly: random
   -- calls rarely line them up
   local function fixture()
-    local c = byte() % 4
+    local c = byte() % 6
     local res
     if c == 0 then
       local ty = pick({ "stream", "seqpacket" })
@@ -762,9 +784,32 @@ function M.run(uxsock, nextbyte, opts)
       if ok then after("datagram", {}, ok, r) end
       ok, r = call("datagram", uxsock.datagram, nil, { timeout = 0, autobind = chance(2) })
       if ok then after("datagram", {}, ok, r) end
-    else
+    elseif c == 3 then  -- a poller watching some of the pool
       local ok, r = call("poller", uxsock.poller)
       if ok then after("poller", {}, ok, r) end
+      local p = ok and r[1]
+      if p then
+        for _ = 1, 1 + byte() % 3 do
+          local x = anyobj()
+          if isopen(x) and ishandle(x) or io.type(x) == "file" then
+            ok, r = call("add", p.add, p, x, pick({ "r", "w", "rw" }))
+            if ok then check("add", r) end
+          end
+        end
+        ok, r = call("wait", p.wait, p, pick({ 0, 0.001 }), pick({ nil, 1, 2 }))
+        if ok then check("wait", r) end
+      end
+    else  -- a stream whose read buffer holds bytes: recv, recvfds and
+          -- recvinto take those first
+      local ok, r = call("socketpair", uxsock.socketpair, "stream")
+      if ok then
+        after("socketpair", {}, ok, r)
+        local a, b = r[1], r[2]
+        if a then
+          a:sendall("line\n" .. str())
+          call("read", b.read, b, pick({ "l", 1, 3 }))
+        end
+      end
     end
   end
 
@@ -894,7 +939,13 @@ function M.run(uxsock, nextbyte, opts)
       end
     end,
     function()
-      if opts.detach and #pool > 0 and chance(2) then  -- the C API: uxsock_detachfd
+      if opts.checkfd and chance(3) then  -- the C API: uxsock_checkfd
+        local x = chance(4) and value(1) or anyobj()
+        local ok, r = call("checkfd", opts.checkfd, x)
+        if ok and not (isopen(x) and ishandle(x) and r[1] == x:getfd()) then
+          invariant("uxsock_checkfd gave " .. tostring(r[1]) .. " for " .. tostring(x))
+        end
+      elseif opts.detach and #pool > 0 and chance(2) then  -- uxsock_detachfd
         local x = anyobj()
         if isopen(x) and ishandle(x) then
           local ok, r = call("detach", opts.detach, x)

@@ -55,7 +55,7 @@ $(FUZZ_HARNESSES:%=fuzz-run-%): fuzz-run-%: $(FUZZ_DIR)/%
 	  -artifact_prefix=$(FUZZ_DIR)/$*-crash- $(FUZZ_FLAGS) \
 	  $(FUZZ_DIR)/corpus/$* fuzz/corpus/$* 2>$(FUZZ_DIR)/$*.log || \
 	  { tail -60 $(FUZZ_DIR)/$*.log; echo "fuzz: $* FAILED (log: $(FUZZ_DIR)/$*.log)"; exit 1; }
-	@grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
+	@grep -aE '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
 	  $(FUZZ_DIR)/$*.log | sed 's/^/fuzz: $*: /'
 	@echo "fuzz: $*: corpus $$(ls fuzz/corpus/$* | wc -l) committed + $$(ls $(FUZZ_DIR)/corpus/$* | wc -l) found"
 
@@ -72,12 +72,17 @@ fuzz-valgrind: all
 	UXSOCK_BUILD=$(BUILD) timeout 1200 valgrind -q --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite $(LUA) fuzz/random_calls.lua $(FUZZ_SEED) 2000
 
-# keeps the committed corpus small: the inputs that add coverage
+# keeps the committed corpus small: the fewest inputs that cover every
+# edge (hit counts left out), and
+# every regress-* input (what a run found once) as it is
 fuzz-merge: fuzz-build
 	@for h in $(FUZZ_HARNESSES); do \
+	  rm -rf $(FUZZ_DIR)/merge/$$h; \
 	  mkdir -p $(FUZZ_DIR)/merge/$$h $(FUZZ_DIR)/corpus/$$h; \
-	  $(FUZZ_DIR)/$$h -merge=1 $(FUZZ_DIR)/merge/$$h fuzz/corpus/$$h \
-	    $(FUZZ_DIR)/corpus/$$h 2>/dev/null; \
-	  rm -f fuzz/corpus/$$h/*; mv $(FUZZ_DIR)/merge/$$h/* fuzz/corpus/$$h/; \
-	  echo "fuzz-merge: $$h: $$(ls fuzz/corpus/$$h | wc -l) inputs"; \
+	  $(FUZZ_DIR)/$$h -merge=1 -use_counters=0 $(FUZZ_DIR)/merge/$$h fuzz/corpus/$$h \
+	    $(FUZZ_DIR)/corpus/$$h 2>/dev/null || exit 1; \
+	  find fuzz/corpus/$$h -type f ! -name 'regress-*' -delete; \
+	  cp $(FUZZ_DIR)/merge/$$h/* fuzz/corpus/$$h/; \
+	  echo "fuzz-merge: $$h: $$(ls fuzz/corpus/$$h | wc -l) inputs," \
+	    "$$(du -sk fuzz/corpus/$$h | cut -f1) KiB"; \
 	done

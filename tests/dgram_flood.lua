@@ -125,17 +125,50 @@ end
 local problems = {}
 local function problem(msg) problems[#problems + 1] = msg end
 
-local function fdcount()
-  local stat = io.open("/proc/self/stat")
-  local pid = stat:read("*l"):match("^%d+")
-  stat:close()
-  collectgarbage("collect")  -- what is garbage closes now, not between counts
-  collectgarbage("collect")
-  local f = io.popen("ls /proc/" .. pid .. "/fd")
-  local n = 0
-  for _ in f:lines() do n = n + 1 end
+local PID
+do
+  local f = assert(io.open("/proc/self/stat"))
+  PID = f:read("*l"):match("^%d+")
   f:close()
-  return n
+end
+
+-- this process's descriptors, and what they are: through lfs, or else
+-- ls, whose popen pipe can show both its ends for a moment (those two
+-- are left out)
+local fdcount
+do
+  local ok, lfs = pcall(require, "lfs")
+  local function list()
+    local fds = {}
+    if ok and type(lfs) == "table" then
+      for e in lfs.dir("/proc/self/fd") do
+        if e ~= "." and e ~= ".." then fds[#fds + 1] = e end
+      end
+      return fds
+    end
+    local f = io.popen("ls -l /proc/" .. PID .. "/fd")
+    local seen = {}
+    for line in f:lines() do
+      local fd, what = line:match("(%d+) %-> (.*)$")
+      if fd then
+        fds[#fds + 1] = fd .. " " .. what
+        seen[what] = (seen[what] or 0) + 1
+      end
+    end
+    f:close()
+    local kept = {}
+    for _, e in ipairs(fds) do
+      local what = e:match("^%d+ (.*)$")
+      if not (what:match("^pipe:") and seen[what] == 2) then kept[#kept + 1] = e end
+    end
+    return kept
+  end
+  fdcount = function()
+    collectgarbage("collect")  -- what is garbage closes now, not between counts
+    collectgarbage("collect")
+    local fds = list()
+    return #fds, table.concat(fds, ", ")
+  end
 end
 
 local WANT = opt.mode == "nonblocking" and uxsock.EAGAIN or uxsock.ETIMEDOUT
@@ -196,7 +229,7 @@ local function sendmany_fn(d, path)
   end
 end
 
-local before = fdcount()
+local before, beforelist = fdcount()
 local dir = os.tmpname()
 os.remove(dir)
 assert(os.execute("mkdir -m 700 '" .. dir .. "'"))
@@ -274,12 +307,11 @@ if w.min then
   end
 end
 os.execute("rm -rf '" .. dir .. "'")
-collectgarbage("collect")
-collectgarbage("collect")
-local after = fdcount()
+local after, afterlist = fdcount()
 -- under valgrind /proc lists its own descriptors too, which come and go
 if after ~= before and os.getenv("UXSOCK_MEMCHECK") ~= "valgrind" then
-  problem(("descriptors: %d before, %d after"):format(before, after))
+  problem(("descriptors: %d before (%s), %d after (%s)"):format(before, beforelist, after,
+                                                               afterlist))
 end
 
 print(("flood %s: %d datagrams tried in %d calls, %.1f s: %d sent, %d received intact " ..
