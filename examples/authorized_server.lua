@@ -5,8 +5,10 @@
 -- clients get their lines echoed in upper case.
 --   lua5.4 examples/authorized_server.lua [path [clients]]
 -- (default /tmp/authorized.sock; with 'clients' it exits after that many)
--- Run after `make`: the build/ beside examples/ is put on package.cpath.
-package.cpath = arg[0]:gsub("[^/]*$", "") .. "../build/?.so;" .. package.cpath
+-- Run after `make`: the module is found in build/ beside examples/ (or in
+-- $UXSOCK_BUILD, a directory of the repository, as the specs set it).
+local build = arg[0]:gsub("[^/]*$", "") .. "../" .. (os.getenv("UXSOCK_BUILD") or "build")
+package.cpath = build .. "/?.so;" .. package.cpath
 local uxsock = require("uxsock")
 
 local path = arg[1] or "/tmp/authorized.sock"

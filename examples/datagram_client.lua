@@ -1,6 +1,9 @@
 -- The echo client over datagrams: send one message, print the reply.
 --   lua5.4 examples/datagram_client.lua [path]  (default /tmp/docode-dgram.sock)
-package.cpath = arg[0]:gsub("[^/]*$", "") .. "../build/?.so;" .. package.cpath
+-- Run after `make`: the module is found in build/ beside examples/ (or in
+-- $UXSOCK_BUILD, a directory of the repository, as the specs set it).
+local build = arg[0]:gsub("[^/]*$", "") .. "../" .. (os.getenv("UXSOCK_BUILD") or "build")
+package.cpath = build .. "/?.so;" .. package.cpath
 local uxsock = require("uxsock")
 
 local path = arg[1] or "/tmp/docode-dgram.sock"

@@ -1,8 +1,10 @@
 -- The tutorial's server.py in Lua: accept one connection on a Unix stream
 -- socket, echo what it sends until it hangs up, then exit.
 --   lua5.4 examples/echo_server.lua [path]      (default /tmp/docode.sock)
--- Run after `make`: the build/ beside examples/ is put on package.cpath.
-package.cpath = arg[0]:gsub("[^/]*$", "") .. "../build/?.so;" .. package.cpath
+-- Run after `make`: the module is found in build/ beside examples/ (or in
+-- $UXSOCK_BUILD, a directory of the repository, as the specs set it).
+local build = arg[0]:gsub("[^/]*$", "") .. "../" .. (os.getenv("UXSOCK_BUILD") or "build")
+package.cpath = build .. "/?.so;" .. package.cpath
 local uxsock = require("uxsock")
 
 local path = arg[1] or "/tmp/docode.sock"

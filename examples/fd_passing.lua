@@ -3,12 +3,10 @@
 -- connects, receives the open file with recvfds and reads it. The child
 -- never opens the file by name: it reads through the parent's descriptor.
 --   lua5.4 examples/fd_passing.lua [file]      (default: this script)
--- Run after `make`: the build/ beside examples/ is put on package.cpath
--- ($UXSOCK_BUILD, as `make test` sets it, instead of build/ when given).
 -- It runs on every Lua uxsock supports, so it closes handles by hand.
-local here = arg[0]:gsub("[^/]*$", "")
-local build = os.getenv("UXSOCK_BUILD") or "build"
-if build:sub(1, 1) ~= "/" then build = here .. "../" .. build end
+-- Run after `make`: the module is found in build/ beside examples/ (or in
+-- $UXSOCK_BUILD, a directory of the repository, as the specs set it).
+local build = arg[0]:gsub("[^/]*$", "") .. "../" .. (os.getenv("UXSOCK_BUILD") or "build")
 package.cpath = build .. "/?.so;" .. package.cpath
 local uxsock = require("uxsock")
 

@@ -4,7 +4,10 @@
 -- Defaults: /tmp/docode.sock, 10 clients, 3 lines each. With "quit" as
 -- the fourth argument, one more connection then stops the server.
 local here = arg[0]:gsub("[^/]*$", "")
-package.cpath = here .. "../build/?.so;" .. package.cpath
+-- Run after `make`: the module is found in build/ beside examples/ (or in
+-- $UXSOCK_BUILD, a directory of the repository, as the specs set it).
+local build = here .. "../" .. (os.getenv("UXSOCK_BUILD") or "build")
+package.cpath = build .. "/?.so;" .. package.cpath
 package.path = here .. "../lua/?.lua;" .. package.path
 local loop = require("uxsock.loop")
 

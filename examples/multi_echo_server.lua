@@ -4,10 +4,12 @@
 -- server once the connected clients have left.
 --   lua5.4 examples/multi_echo_server.lua [path [clients]]
 -- path defaults to /tmp/docode.sock; with a number of clients the server
--- ends after serving that many. Run after `make`: the build/ and lua/
--- beside examples/ are put on the module paths.
+-- ends after serving that many; uxsock.loop comes from lua/.
 local here = arg[0]:gsub("[^/]*$", "")
-package.cpath = here .. "../build/?.so;" .. package.cpath
+-- Run after `make`: the module is found in build/ beside examples/ (or in
+-- $UXSOCK_BUILD, a directory of the repository, as the specs set it).
+local build = here .. "../" .. (os.getenv("UXSOCK_BUILD") or "build")
+package.cpath = build .. "/?.so;" .. package.cpath
 package.path = here .. "../lua/?.lua;" .. package.path
 local uxsock = require("uxsock")
 local loop = require("uxsock.loop")

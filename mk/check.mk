@@ -68,8 +68,9 @@ check: check-deps
 # the module, libuxsock.a and the embed host, all instrumented; LDFLAGS
 # brings the flags to the link of uxsock.so (the host links with CFLAGS).
 # The normal build too, as make test makes it: spec 11 runs
-# build/embed-host, and the examples but fd_passing.lua load
-# build/uxsock.so whatever UXSOCK_BUILD says
+# build/embed-host (mk/memcheck.sh runs the instrumented host itself).
+# The examples the specs start load the instrumented module
+# ($UXSOCK_BUILD)
 asan: check-deps
 	@$(MAKE) -s --no-print-directory LUA=lua5.4 all embed
 	@$(MAKE) -s --no-print-directory LUA=lua5.4 BUILD=$(ASAN_BUILD) \
