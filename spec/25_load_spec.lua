@@ -1,4 +1,5 @@
--- Load: many clients at once through a uxsock.loop echo server, every
+-- Load: many clients at once through a uxsock.loop echo server (ours,
+-- and examples/multi_echo_server.lua), every
 -- byte checked both ways (tests/load.lua), and a datagram sender faster
 -- than its receiver (tests/dgram_flood.lua). Bounded sizes here; the
 -- scripts take the full ones on their command line (README of each).
@@ -45,6 +46,29 @@ describe("load", function()
                    far, far * 100), out)
     assert.matches("every byte right", out)
   end)
+
+  -- the issue's multi-client server is the example, a Lua 5.4 program
+  local example = clients .. " clients x " .. msgs ..
+                  " messages through examples/multi_echo_server.lua, as lines"
+  if _VERSION == "Lua 5.4" then
+    it(example, function()
+      local out, how, rc = h.run(script("load.lua", "--clients", clients, "--messages", msgs,
+                                        "--server", "example", "--seed", 27))
+      assert.equal("exit", how)
+      assert.equal(0, rc, out)
+      assert.matches(("%d clients x %d messages .* through examples/multi_echo_server.lua " ..
+                      "in one client process: %d messages, "):format(clients, msgs,
+                                                                     clients * msgs), out)
+      assert.matches("every byte right", out)
+      -- the check is the echo: a request changed on its way is caught
+      out, how, rc = h.run(script("load.lua", "--clients", 3, "--messages", 5,
+                                  "--server", "example", "--corrupt", 2))
+      assert.equal(1, rc, out)
+      assert.truthy(out:find("the reply is not the request", 1, true), out)
+    end)
+  else
+    pending(example .. ": needs Lua 5.4, the example's language")
+  end
 
   it("a byte changed either way is caught", function()
     for corrupt, why in pairs({ "the reply is not the request",

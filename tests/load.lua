@@ -3,6 +3,7 @@
 --
 --   lua5.4 tests/load.lua [--clients 1000] [--messages 1000] [--procs 0]
 --                         [--min 1] [--max 65536] [--seed 1] [--timeout 600]
+--                         [--server own|example]
 --
 -- The server is one loop task per connection. A message is a 16-byte
 -- header (length, client, sequence number, offset) and a payload of
@@ -24,7 +25,13 @@
 -- Prints one line of figures; exits 0 when every byte was right, 1 (and
 -- why) otherwise. --corrupt 1 (the server changes a byte of its third
 -- reply) and --corrupt 2 (a client changes a byte of its third request)
--- check the checks: the run must fail. Plain Lua 5.1 syntax: any Lua uxsock builds for.
+-- check the checks: the run must fail.
+-- --server example runs examples/multi_echo_server.lua (Lua 5.4) in a
+-- process of its own instead: a message is then a line, the blob's
+-- bytes with each newline made a NUL, and the client compares the echoed
+-- line with its request, which checks every byte both ways (no server
+-- figures: the example only echoes). Plain Lua 5.1 syntax: any Lua
+-- uxsock builds for.
 local here = arg[0]:gsub("[^/]*$", "")
 if here == "" then here = "./" end
 local BUILD = os.getenv("UXSOCK_BUILD") or "build"
@@ -41,14 +48,15 @@ local unpack = table.unpack or unpack  -- luacheck: ignore (5.1)
 -- =======================================================
 
 local opt = { clients = 1000, messages = 1000, procs = 0, min = 1, max = 65536, seed = 1,
-              timeout = 600, role = "all", path = nil, first = 1, corrupt = 0 }
+              timeout = 600, role = "all", path = nil, first = 1, corrupt = 0,
+              server = "own" }
 do
   local i = 1
   while i <= #arg do
     local k = arg[i]:match("^%-%-(%w+)$")
     if not k or opt[k] == nil and k ~= "path" then
       io.stderr:write("usage: tests/load.lua [--clients N] [--messages M] [--procs P] " ..
-                      "[--min B] [--max B] [--seed S] [--timeout T]\n")
+                      "[--min B] [--max B] [--seed S] [--timeout T] [--server own|example]\n")
       os.exit(2)
     end
     local v = arg[i + 1]
@@ -57,6 +65,9 @@ do
   end
 end
 assert(opt.min >= 1 and opt.max >= opt.min and opt.max <= 1048576, "1 <= min <= max <= 1 MiB")
+assert(opt.server == "own" or opt.server == "example", "--server own|example")
+local LINES = opt.server == "example"
+assert(not (LINES and opt.corrupt == 1), "--corrupt 1 needs our own server")
 
 -- }======================================================
 
@@ -87,6 +98,7 @@ do
   end
   if #chunk > 0 then t[#t + 1] = string.char(unpack(chunk)) end
   blob = table.concat(t)
+  if LINES then blob = blob:gsub("\n", "\0") end  -- a message is a line
 end
 
 -- the sum of the blob's bytes off+1 .. off+len, from the prefix sums of
@@ -131,7 +143,9 @@ end
 -- the payload with one byte changed, for --corrupt
 local function flip(payload)
   local i = math.floor(#payload / 2) + 1
-  return payload:sub(1, i - 1) .. string.char((byte(payload, i) + 1) % 256) ..
+  local b = (byte(payload, i) + 1) % 256
+  if b == 10 then b = 11 end  -- not a newline: a line stays one line
+  return payload:sub(1, i - 1) .. string.char(b) ..
          payload:sub(i + 1)
 end
 
@@ -201,32 +215,8 @@ end
 
 local got = { clients = 0, msgs = 0, sent = 0, received = 0 }
 
-local function client(path, id)
-  local c, err = loop.connect(path, { timeout = opt.timeout })
-  if not c then fail(("client %d: connect: %s"):format(id, tostring(err))) end
-  local h, sent, received = 0, 0, 0
-  for seq = 1, opt.messages do
-    local len = math.random(opt.min, opt.max)
-    local off = math.random(0, BLOBLEN - len)
-    local hd = header(len, id, seq, off)
-    local payload = blob:sub(off + 1, off + len)
-    local wire = payload
-    if opt.corrupt == 2 and seq == 3 then wire = flip(payload) end
-    local ok, serr = c:sendall(hd .. wire)
-    if not ok then fail(("client %d: send: %s"):format(id, tostring(serr))) end
-    sent = sent + len
-    local rh, rerr = c:read(16)
-    if not rh then fail(("client %d: read: %s"):format(id, tostring(rerr))) end
-    if rh ~= hd then fail(("client %d, message %d: the reply's header differs"):format(id, seq)) end
-    local reply
-    reply, rerr = c:read(len)
-    if not reply then fail(("client %d: read: %s"):format(id, tostring(rerr))) end
-    if reply ~= payload then
-      fail(("client %d, message %d: the reply is not the request"):format(id, seq))
-    end
-    received = received + len
-    h = mix(h, seq, off, len)
-  end
+-- the end of a client's run with our server: its figures must be ours
+local function checkfigures(c, id, sent, h)
   assert(c:sendall(header(0, id, opt.messages + 1, 0)))
   local rh, rerr = c:read(16)
   if not rh then fail(("client %d: read figures: %s"):format(id, tostring(rerr))) end
@@ -235,6 +225,42 @@ local function client(path, id)
   if figures ~= want then
     fail(("client %d: the server counted %s, the client %s"):format(id, figures, want))
   end
+end
+
+local function client(path, id)
+  local c, err = loop.connect(path, { timeout = opt.timeout })
+  if not c then fail(("client %d: connect: %s"):format(id, tostring(err))) end
+  local h, sent, received = 0, 0, 0
+  for seq = 1, opt.messages do
+    local len = math.random(opt.min, opt.max)
+    local off = math.random(0, BLOBLEN - len)
+    local hd = LINES and "" or header(len, id, seq, off)
+    local eol = LINES and "\n" or ""
+    local payload = blob:sub(off + 1, off + len)
+    local wire = payload .. eol
+    if opt.corrupt == 2 and seq == 3 then wire = flip(payload) .. eol end
+    payload = payload .. eol
+    local ok, serr = c:sendall(hd .. wire)
+    if not ok then fail(("client %d: send: %s"):format(id, tostring(serr))) end
+    sent = sent + len
+    local reply, rerr
+    if not LINES then
+      local rh
+      rh, rerr = c:read(16)
+      if not rh then fail(("client %d: read: %s"):format(id, tostring(rerr))) end
+      if rh ~= hd then
+        fail(("client %d, message %d: the reply's header differs"):format(id, seq))
+      end
+    end
+    reply, rerr = c:read(LINES and "L" or len)
+    if not reply then fail(("client %d: read: %s"):format(id, tostring(rerr))) end
+    if reply ~= payload then
+      fail(("client %d, message %d: the reply is not the request"):format(id, seq))
+    end
+    received = received + len
+    h = mix(h, seq, off, len)
+  end
+  if not LINES then checkfigures(c, id, sent, h) end
   c:close()
   got.clients, got.msgs = got.clients + 1, got.msgs + opt.messages
   got.sent, got.received = got.sent + sent, got.received + received
@@ -281,48 +307,80 @@ dir = os.tmpname()
 os.remove(dir)
 assert(os.execute("mkdir -m 700 '" .. dir .. "'"))
 local path = dir .. "/load.sock"
-local listener = assert(loop.listen(path, { backlog = math.max(opt.clients, 128) }))
-server(listener, opt.clients)
+local LUA = os.getenv("LUA") or "lua5.4"
 
-if opt.procs == 0 then
-  for id = 1, opt.clients do loop.spawn(client, path, id) end
-else
-  -- the clients shared out among child processes; a task per child
-  -- waits for its report
-  local per = math.ceil(opt.clients / opt.procs)
-  local first = 1
-  while first <= opt.clients do
-    local n = math.min(per, opt.clients - first + 1)
-    local cmd = table.concat({ (os.getenv("LUA") or "lua5.4"), arg[0], "--role", "clients",
-                               "--path", path, "--first", first, "--clients", n,
-                               "--messages", opt.messages, "--min", opt.min, "--max", opt.max,
-                               "--seed", opt.seed, "--timeout", opt.timeout,
-                               "--corrupt", opt.corrupt }, " ")
-    local f = assert(io.popen(cmd, "r"))
-    loop.spawn(function()
-      local out = {}
-      while true do
-        assert(loop.wait(f, "r", opt.timeout))
-        local line = f:read("*l")
-        if not line then break end
-        out[#out + 1] = line
-      end
-      local ok = f:close()
-      local c, m, s, r = table.concat(out, "\n"):match("clients (%d+) msgs (%d+) sent (%d+) " ..
-                                                       "received (%d+)")
-      if not c or ok == false then
-        fail("a client process failed:\n" .. table.concat(out, "\n"))
-      end
-      got.clients, got.msgs = got.clients + tonumber(c), got.msgs + tonumber(m)
-      got.sent, got.received = got.sent + tonumber(s), got.received + tonumber(r)
-    end)
-    first = first + n
+-- runs cmd; a task gathers its output and gives it, and whether it
+-- exited well, to done(out, ok)
+local function child(cmd, done)
+  local f = assert(io.popen(cmd, "r"))
+  loop.spawn(function()
+    local out = {}
+    while true do
+      assert(loop.wait(f, "r", opt.timeout))
+      local line = f:read("*l")
+      if not line then break end
+      out[#out + 1] = line
+    end
+    done(table.concat(out, "\n"), f:close())
+  end)
+end
+
+local function startclients()
+  if opt.procs == 0 then
+    for id = 1, opt.clients do loop.spawn(client, path, id) end
+  else
+    -- the clients shared out among child processes; a task per child
+    -- waits for its report
+    local per = math.ceil(opt.clients / opt.procs)
+    local first = 1
+    while first <= opt.clients do
+      local n = math.min(per, opt.clients - first + 1)
+      local cmd = table.concat({ LUA, arg[0], "--role", "clients", "--server", opt.server,
+                                 "--path", path, "--first", first, "--clients", n,
+                                 "--messages", opt.messages, "--min", opt.min, "--max", opt.max,
+                                 "--seed", opt.seed, "--timeout", opt.timeout,
+                                 "--corrupt", opt.corrupt }, " ")
+      child(cmd, function(out, ok)
+        local c, m, s, r = out:match("clients (%d+) msgs (%d+) sent (%d+) received (%d+)")
+        if not c or ok == false then fail("a client process failed:\n" .. out) end
+        got.clients, got.msgs = got.clients + tonumber(c), got.msgs + tonumber(m)
+        got.sent, got.received = got.sent + tonumber(s), got.received + tonumber(r)
+      end)
+      first = first + n
+    end
   end
 end
 
+local listener
+if LINES then
+  -- the example serves opt.clients and our probe, which waits for it
+  child(table.concat({ LUA, here .. "../examples/multi_echo_server.lua", path,
+                       opt.clients + 1, "2>&1" }, " "), function(out, ok)
+    if ok == false or not out:find("served " .. (opt.clients + 1) .. " clients", 1, true) then
+      fail("the example server failed:\n" .. out)
+    end
+    served.done = opt.clients
+  end)
+  loop.spawn(function()
+    local probe
+    repeat
+      probe = uxsock.connect(path)
+      if not probe then loop.sleep(0.05) end
+    until probe or uxsock.monotime() > deadline
+    if not probe then fail("the example server never listened at " .. path) end
+    probe:close()
+    startclients()
+  end)
+else
+  listener = assert(loop.listen(path, { backlog = math.max(opt.clients, 128) }))
+  server(listener, opt.clients)
+  startclients()
+end
+
+
 runall(deadline)
 local secs = uxsock.monotime() - t0
-listener:close()
+if listener then listener:close() end
 os.execute("rm -rf '" .. dir .. "'")
 
 local want = opt.clients * opt.messages
@@ -331,6 +389,9 @@ if served.done ~= opt.clients then
   problems[#problems + 1] = "connections served: " .. served.done
 end
 if got.clients ~= opt.clients then problems[#problems + 1] = "clients done: " .. got.clients end
+if LINES then  -- the example counts nothing: the echo is the check
+  served.msgs, served.bytes = got.msgs, got.received
+end
 if served.msgs ~= want or got.msgs ~= want then
   problems[#problems + 1] = ("messages: server %d, clients %d"):format(served.msgs, got.msgs)
 end
@@ -339,10 +400,12 @@ if served.bytes ~= got.sent or got.received ~= got.sent then
                             got.sent, served.bytes, got.received)
 end
 local mb = got.sent / 1048576
-print(("load: %d clients x %d messages (%d..%d B) in %s: %d messages, %.1f MiB each way, " ..
+print(("load: %d clients x %d messages (%d..%d B)%s in %s: %d messages, %.1f MiB each way, " ..
        "%.1f MiB verified in all, %.1f s, %.0f MiB/s echoed, %s"):format(
        opt.clients, opt.messages, opt.min, opt.max,
-       opt.procs == 0 and "one process" or (opt.procs .. " client processes"),
+       LINES and " through examples/multi_echo_server.lua" or "",
+       opt.procs > 0 and (opt.procs .. " client processes") or
+         LINES and "one client process" or "one process",
        got.msgs, mb, served.bytes / 1048576 + got.received / 1048576, secs, mb / secs,
        #problems == 0 and "every byte right" or "FAILED"))
 if #problems > 0 then
