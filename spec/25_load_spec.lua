@@ -1,7 +1,6 @@
 -- Load: many clients at once through a uxsock.loop echo server (ours,
--- and examples/multi_echo_server.lua), every
--- byte checked both ways (tests/load.lua), and a datagram sender faster
--- than its receiver (tests/dgram_flood.lua). Bounded sizes here; the
+-- and examples/multi_echo_server.lua), every byte checked both ways
+-- (tests/load.lua), and a datagram sender faster than its receiver (tests/dgram_flood.lua). Bounded sizes here; the
 -- scripts take the full ones on their command line (README of each).
 local h = require("helpers")
 
@@ -63,6 +62,7 @@ describe("load", function()
       -- the check is the echo: a request changed on its way is caught
       out, how, rc = h.run(script("load.lua", "--clients", 3, "--messages", 5,
                                   "--server", "example", "--corrupt", 2))
+      assert.equal("exit", how)
       assert.equal(1, rc, out)
       assert.truthy(out:find("the reply is not the request", 1, true), out)
     end)
