@@ -1,7 +1,8 @@
 -- Load: many clients at once through a uxsock.loop echo server (ours,
 -- and examples/multi_echo_server.lua), every byte checked both ways
--- (tests/load.lua), and a datagram sender faster than its receiver (tests/dgram_flood.lua). Bounded sizes here; the
--- scripts take the full ones on their command line (README of each).
+-- (tests/load.lua), and a datagram sender faster than its receiver
+-- (tests/dgram_flood.lua). Bounded sizes here; the scripts take the full
+-- ones on their command line (the header of each).
 local h = require("helpers")
 
 -- the most clients one process can hold: two descriptors each (client
