@@ -291,6 +291,17 @@ function helpers.interrupt_after_1s(code, ready)
   return now() - t0, out
 end
 
+-- what a child's 2 s timed call, signalled by interrupt_after_1s, must
+-- show: it was interrupted (its handler ran), but only after the call's
+-- full 2 s: not at the signal (1 s), and not 2 s after the signal (3 s),
+-- which a restarted clock gives
+function helpers.assert_full_wait(elapsed, out)
+  local check = require("luassert")  -- busted's assert, which a spec sees
+  check.matches("interrupted!", out)
+  check.is_true(elapsed >= 1.8, string.format("ended after %.2f s", elapsed))
+  check.is_true(elapsed < 2.7, string.format("ended after %.2f s", elapsed))
+end
+
 -- waits until a path exists (a server's socket file), up to 'timeout' s
 function helpers.waitfor(path, timeout)
   local deadline = os.time() + (timeout or 10)
