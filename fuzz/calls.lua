@@ -8,7 +8,8 @@
 --
 -- opts: dir (a private directory for socket files), tag (unique per
 -- process and run: abstract names), calls (how many, else until the
--- input ends), fdcount (check for leaks), bigalloc (the driver caps
+-- input ends), fdcount (a function giving how many descriptors the
+-- process has: check for leaks), bigalloc (the driver caps
 -- allocations), log (a function given each call), and the C API from
 -- api.c: detach, attach, checkfd. UXFUZZ_LOG=1 logs to stderr.
 --
@@ -143,42 +144,9 @@ function M.run(uxsock, nextbyte, opts)
     error("INVARIANT: " .. what, 0)
   end
 
-  -- descriptors of this process: lfs when it is there, else ls, which
-  -- lists ours through /proc/<pid>: its pipe to us is counted, once (a
-  -- pipe of which both ends are ours is popen's, for a moment)
-  local fdcount
-  do
-    local ok, lfs = pcall(require, "lfs")
-    if ok and type(lfs) == "table" and lfs.dir then
-      fdcount = function()
-        local n = 0
-        for e in lfs.dir("/proc/self/fd") do
-          if e ~= "." and e ~= ".." then n = n + 1 end
-        end
-        return n
-      end
-    else
-      local f = assert(io.open("/proc/self/stat"))
-      local pid = f:read("*l"):match("^(%d+)")
-      f:close()
-      fdcount = function()
-        local p = assert(io.popen("ls -l /proc/" .. pid .. "/fd"))
-        local n, seen = 0, {}
-        for line in p:lines() do
-          local what = line:match("%d+ %-> (.*)$")
-          if what then
-            n = n + 1
-            seen[what] = (seen[what] or 0) + 1
-            if what:match("^pipe:") and seen[what] == 2 then n = n - 2 end
-          end
-        end
-        p:close()
-        return n
-      end
-    end
-  end
+  local fdcount = opts.fdcount
   local fdbefore
-  if opts.fdcount then
+  if fdcount then
     collectgarbage("collect")
     collectgarbage("collect")
     fdbefore = fdcount()

@@ -21,6 +21,7 @@ package.cpath = here .. "../" .. (os.getenv("UXSOCK_BUILD") or "build") .. "/?.s
 package.path = here .. "../lua/?.lua;" .. package.path
 local uxsock = require("uxsock")
 local calls = dofile(here .. "calls.lua")
+local fdlist = dofile(here .. "../tests/common.lua").fdlist
 
 local seed = tonumber(arg[1]) or os.time()
 local total = tonumber(arg[2]) or 5000
@@ -43,7 +44,7 @@ while sum.calls < total do
   n = n + 1
   local ok, stats = pcall(calls.run, uxsock, nextbyte, {
     dir = dir, tag = pid .. "-" .. n, calls = math.min(round, total - sum.calls),
-    fdcount = true,
+    fdcount = function() return #fdlist() end,
   })
   if not ok then
     io.stderr:write(("random_calls: seed %d, round %d: %s\n"):format(seed, n, tostring(stats)))

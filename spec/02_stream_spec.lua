@@ -18,6 +18,21 @@ local function connected(opts)
   return c, s, l, path
 end
 
+-- a client in another process: a child Lua that connects to a new
+-- listener as c and runs body. Returns the accepted side and the child
+-- (h.spawn); each side waits up to 20 s
+local function child_client(tag, body)
+  local path = h.sockpath(tag)
+  local l = track(assert(uxsock.listen(path, { timeout = 20 })))
+  local child = h.spawn(h.luacmd(string.format([[
+    local uxsock = require("uxsock")
+    local c = assert(uxsock.connect(%q, { timeout = 20 }))
+  ]], path) .. body))
+  local s = track(assert(l:accept()))
+  s:settimeout(20)
+  return s, child
+end
+
 local timed = h.timed
 
 describe("stream sockets", function()
@@ -101,27 +116,21 @@ describe("stream sockets", function()
     end)
 
     it("sendall moves 8 MiB to a reader in another process", function()
-      local path = h.sockpath("bulk")
-      local l = track(assert(uxsock.listen(path)))
       local size = 8 * 1024 * 1024
       -- the child counts the bytes and checks them, then answers with both
-      local child = h.spawn(h.luacmd(string.format([[
-        local uxsock = require("uxsock")
-        local c = assert(uxsock.connect(%q, { timeout = 20 }))
+      local s, child = child_client("bulk", [[
         local n, bad = 0, 0
         while true do
           local data, err, code = c:recv()
           if not data then assert(code == uxsock.EOF, err) break end
           for i = 1, #data, 4096 do
-            if data:byte(i) ~= math.floor((n + i - 1) / 4096) %% 251 then bad = bad + 1 end
+            if data:byte(i) ~= math.floor((n + i - 1) / 4096) % 251 then bad = bad + 1 end
           end
           n = n + #data
         end
         assert(c:sendall(n .. " " .. bad))
         c:close()
-      ]], path)))
-      local s = track(assert(l:accept()))
-      s:settimeout(20)
+      ]])
       local parts = {}
       for k = 0, math.floor(size / 4096) - 1 do
         parts[#parts + 1] = string.char(k % 251):rep(4096)
@@ -289,18 +298,12 @@ describe("stream sockets", function()
     end)
 
     it("reads long lines that span many receives", function()
-      local path = h.sockpath("long")
-      local l = track(assert(uxsock.listen(path, { timeout = 20 })))
       -- 300 kB lines: more than a socket buffer holds, so a writer process
-      local child = h.spawn(h.luacmd(string.format([[
-        local uxsock = require("uxsock")
-        local c = assert(uxsock.connect(%q, { timeout = 20 }))
+      local s, child = child_client("long", [[
         local long = ("0123456789"):rep(30000)
         assert(c:sendall(long .. "\n" .. long))
         c:close()
-      ]], path)))
-      local s = track(assert(l:accept()))
-      s:settimeout(20)
+      ]])
       local long = ("0123456789"):rep(30000)
       assert.equal(long, s:read("l"))
       assert.equal(long, s:read("a"))
@@ -415,18 +418,13 @@ describe("stream sockets", function()
     end)
 
     it("gives the pid of a client in another process", function()
-      local path = h.sockpath("cred")
-      local l = track(assert(uxsock.listen(path, { timeout = 20 })))
-      local child = h.spawn(h.luacmd(string.format([[
-        local uxsock = require("uxsock")
+      local s, child = child_client("cred", [[
         local f = io.open("/proc/self/stat")
-        local pid = f:read("*l"):match("^%%d+")
+        local pid = f:read("*l"):match("^%d+")
         f:close()
-        local c = assert(uxsock.connect(%q))
         assert(c:sendall(pid))
         c:close()
-      ]], path)))
-      local s = track(assert(l:accept()))
+      ]])
       local pid = tonumber(s:read("a"))
       local out, rc = child:wait(20)
       assert.equal(0, rc, out)
@@ -458,20 +456,14 @@ describe("stream sockets", function()
   end)
 
   it("serves a client in another process through the echo protocol", function()
-    local path = h.sockpath("echo")
-    local l = track(assert(uxsock.listen(path, { timeout = 20 })))
-    local child = h.spawn(h.luacmd(string.format([[
-      local uxsock = require("uxsock")
-      local c = assert(uxsock.connect(%q, { timeout = 20 }))
+    local s, child = child_client("echo", [[
       for i = 1, 100 do
         assert(c:sendall("message " .. i .. "\n"))
         assert(c:read("l") == "MESSAGE " .. i)
       end
       print("client done")
       c:close()
-    ]], path)))
-    local s = track(assert(l:accept()))
-    s:settimeout(20)
+    ]])
     local n = 0
     for line in s:lines() do
       n = n + 1

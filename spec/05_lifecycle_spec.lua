@@ -1,7 +1,6 @@
 -- Scoped handles and safety: <close>, __gc, socket files, no descriptor
 -- leaks, close-on-exec, EPIPE instead of SIGPIPE, shutdown.
 local helpers = require("helpers")
-local lfs = require("lfs")
 local uxsock = require("uxsock")
 
 local CYCLES = 10000
@@ -15,31 +14,7 @@ local function nogc(f)
   if not ok then error(err, 0) end
 end
 
--- what /proc/self/fd/N points at ("socket:[1234]", a file's path, ...)
-local function fdtarget(fd)
-  local a = lfs.symlinkattributes("/proc/self/fd/" .. fd)
-  return a and a.target
-end
-
--- the descriptor of this process that points at target, or nil
-local function findfd(target)
-  for e in lfs.dir("/proc/self/fd") do
-    if e ~= "." and e ~= ".." and fdtarget(e) == target then
-      return tonumber(e)
-    end
-  end
-  return nil
-end
-
--- the descriptors a child shell started with io.popen holds: { [N] = target }
-local function child_fds()
-  local p = io.popen('for f in /proc/$$/fd/*; do echo "${f##*/} $(readlink "$f")"; done')
-  local out = p:read("*a")
-  p:close()
-  local fds = {}
-  for n, target in out:gmatch("(%d+) ([^\n]*)") do fds[tonumber(n)] = target end
-  return fds
-end
+local fdtarget, findfd, child_fds = helpers.fdtarget, helpers.findfd, helpers.child_fds
 
 -- asks a child shell whether it has descriptor fd, as the brief's check does
 local function child_has(fd)
@@ -364,12 +339,8 @@ describe("close-on-exec", function()
     local f = assert(io.open(file))
     local fd = findfd(file)
     assert.is_number(fd, "no descriptor of ours points at " .. file)
-    local fds = child_fds()
-    local found = false
-    for _, target in pairs(fds) do
-      if target == file then found = true end
-    end
-    assert.is_true(found, "the child should hold " .. file)
+    local fds, targets = child_fds()
+    assert.is_true(targets[file], "the child should hold " .. file)
     assert.are.equal(file, fds[fd])
     assert.are.equal("inherited", child_has(fd))
     f:close()
@@ -396,9 +367,7 @@ describe("close-on-exec", function()
     local file = helpers.tmpdir() .. "/control.txt"
     helpers.writefile(file, "x")
     local f = assert(io.open(file))
-    local fds = child_fds()
-    local targets = {}
-    for _, t in pairs(fds) do targets[t] = true end
+    local _, targets = child_fds()
     assert.is_true(targets[file], "the control descriptor was not seen in the child")
     for what, h in pairs(handles) do
       local fd = h:getfd()

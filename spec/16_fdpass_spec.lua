@@ -34,13 +34,7 @@ local function fdset()
   return s
 end
 
--- whether the descriptor is close-on-exec: O_CLOEXEC (02000000) in the
--- octal "flags:" of /proc/self/fdinfo/N
-local function cloexec(fd)
-  local info = assert(h.readfile("/proc/self/fdinfo/" .. fd))
-  local flags = tonumber(info:match("flags:%s*(%d+)"), 8)
-  return math.floor(flags / 524288) % 2 == 1
-end
+local cloexec = h.cloexec
 
 -- runs f, then collects twice: what f left to the collector is closed
 local function settled(f)

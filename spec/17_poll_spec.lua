@@ -22,6 +22,13 @@ local function keep(x)
   return x
 end
 
+-- after each test: what it made is closed
+local function closeall()
+  h.close_tracked()
+  for _, x in ipairs(others) do x:close() end
+  others = {}
+end
+
 local function poller()
   return keep(assert(uxsock.poller()))
 end
@@ -71,13 +78,35 @@ local function interrupted_after(call)
   return h.interrupt_after_1s(code, ready)
 end
 
+-- what poll and a poller's wait both do:
+
+-- f(...) waits 0.05 s on what is idle: nothing ready, after that time;
+-- returns the seconds it took
+local function times_out(f, ...)
+  local elapsed, ready, n = timed(f, ...)
+  assert.same({ {}, 0 }, { ready, n })
+  assert.is_true(elapsed >= 0.04, string.format("ended after %.3f s", elapsed))
+  return elapsed
+end
+
+-- with no timeout (nil or math.huge) wait(pipe, timeout) lasts until a
+-- pipe written 0.1 s on is readable; the pipe is added to poller p, if
+-- given, for the wait
+local function waits_without_timeout(wait, p)
+  for _, timeout in ipairs({ false, math.huge }) do
+    local pipe = keep(assert(io.popen("sleep 0.1; echo x")))
+    if p then assert(p:add(pipe)) end
+    local elapsed, ready, n = timed(wait, pipe, timeout or nil)
+    assert.equal(1, n)
+    assert.matches("^r", ready[pipe])
+    assert.is_true(elapsed >= 0.05, string.format("ended after %.3f s", elapsed))
+    if p then assert(p:remove(pipe)) end
+  end
+end
+
 describe("uxsock.poll", function()
   lazy_teardown(h.cleanup)
-  after_each(function()
-    h.close_tracked()
-    for _, x in ipairs(others) do x:close() end
-    others = {}
-  end)
+  after_each(closeall)
 
   it("returns an empty table and 0 at once for idle objects and timeout 0", function()
     local a = pair()
@@ -177,31 +206,17 @@ describe("uxsock.poll", function()
 
   it("honours a timeout, also with no items", function()
     local a = pair()
-    local elapsed, ready, n = timed(uxsock.poll, { a }, 0.05)
-    assert.same({}, ready)
-    assert.equal(0, n)
-    assert.is_true(elapsed >= 0.04, string.format("ended after %.3f s", elapsed))
+    local elapsed = times_out(uxsock.poll, { a }, 0.05)
     assert.is_true(elapsed < 2, string.format("ended after %.3f s", elapsed))
-    elapsed, ready, n = timed(uxsock.poll, {}, 0.05)
-    assert.same({ {}, 0 }, { ready, n })
-    assert.is_true(elapsed >= 0.04, string.format("ended after %.3f s", elapsed))
+    times_out(uxsock.poll, {}, 0.05)
   end)
 
   it("waits until one is ready with nil or math.huge", function()
-    for _, timeout in ipairs({ false, math.huge }) do
-      local pipe = keep(assert(io.popen("sleep 0.1; echo x")))
-      local elapsed, ready, n = timed(uxsock.poll, { pipe }, timeout or nil)
-      assert.equal(1, n)
-      assert.matches("^r", ready[pipe])
-      assert.is_true(elapsed >= 0.05, string.format("ended after %.3f s", elapsed))
-    end
+    waits_without_timeout(function(pipe, timeout) return uxsock.poll({ pipe }, timeout) end)
   end)
 
   it("keeps waiting for the time that remains after a signal", function()
-    local elapsed, out = interrupted_after("poll")
-    assert.matches("interrupted!", out)
-    assert.is_true(elapsed >= 1.8, string.format("ended after %.2f s", elapsed))
-    assert.is_true(elapsed < 2.7, string.format("ended after %.2f s", elapsed))
+    h.assert_full_wait(interrupted_after("poll"))
   end)
 
   it("raises for argument mistakes, naming the entry", function()
@@ -241,11 +256,7 @@ end)
 
 describe("uxsock.poller", function()
   lazy_teardown(h.cleanup)
-  after_each(function()
-    h.close_tracked()
-    for _, x in ipairs(others) do x:close() end
-    others = {}
-  end)
+  after_each(closeall)
 
   it("makes a poller with its own descriptor, close-on-exec", function()
     local p = poller()
@@ -471,33 +482,18 @@ describe("uxsock.poller", function()
     local p = poller()
     local a = pair()
     assert(p:add(a))
-    local elapsed, ready, n = timed(p.wait, p, 0.05)
-    assert.same({ {}, 0 }, { ready, n })
-    assert.is_true(elapsed >= 0.04, string.format("ended after %.3f s", elapsed))
+    local elapsed = times_out(p.wait, p, 0.05)
     assert.is_true(elapsed < 2, string.format("ended after %.3f s", elapsed))
     elapsed = timed(p.wait, p, 0)
     assert.is_true(elapsed < 0.5, string.format("took %.3f s", elapsed))
     -- an empty poller waits too
     local empty = poller()
-    elapsed, ready, n = timed(empty.wait, empty, 0.05)
-    assert.same({ {}, 0 }, { ready, n })
-    assert.is_true(elapsed >= 0.04, string.format("ended after %.3f s", elapsed))
-    for _, timeout in ipairs({ false, math.huge }) do
-      local pipe = keep(assert(io.popen("sleep 0.1; echo x")))
-      assert(p:add(pipe))
-      elapsed, ready, n = timed(p.wait, p, timeout or nil)
-      assert.equal(1, n)
-      assert.matches("^r", ready[pipe])
-      assert.is_true(elapsed >= 0.05, string.format("ended after %.3f s", elapsed))
-      assert(p:remove(pipe))
-    end
+    times_out(empty.wait, empty, 0.05)
+    waits_without_timeout(function(_, timeout) return p:wait(timeout) end, p)
   end)
 
   it("keeps waiting for the time that remains after a signal", function()
-    local elapsed, out = interrupted_after("wait")
-    assert.matches("interrupted!", out)
-    assert.is_true(elapsed >= 1.8, string.format("ended after %.2f s", elapsed))
-    assert.is_true(elapsed < 2.7, string.format("ended after %.2f s", elapsed))
+    h.assert_full_wait(interrupted_after("wait"))
   end)
 
   it("nests: its descriptor is readable when wait has something", function()

@@ -97,24 +97,7 @@ local function lastline(path)
   return last
 end
 
--- bytes readable now, without waiting
-local function drain(s)
-  local got = {}
-  s:settimeout(0)
-  while true do
-    local d = s:recv()
-    if not d then break end
-    got[#got + 1] = d
-  end
-  return table.concat(got)
-end
-
-local function oneof(x, ...)
-  for i = 1, select("#", ...) do
-    if x == select(i, ...) then return true end
-  end
-  return false
-end
+local drain, oneof = h.drain, h.oneof
 
 -- the child's own pid and a self-inflicted SIGKILL, in Lua source
 local SELFKILL = [[

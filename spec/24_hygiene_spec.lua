@@ -8,47 +8,10 @@ local lfs = require("lfs")
 local uxsock = require("uxsock")
 
 local ITER = 200
-local O_CLOEXEC = 524288  -- 02000000, in fdinfo's octal "flags:"
 local PYTHON = os.getenv("PYTHON") or "python3"
 
-local function cloexec(fd)
-  local info = assert(h.readfile("/proc/self/fdinfo/" .. fd), "no descriptor " .. fd)
-  local flags = tonumber(info:match("flags:%s*(%d+)"), 8)
-  return math.floor(flags / O_CLOEXEC) % 2 == 1
-end
-
-local function target(fd)
-  local a = lfs.symlinkattributes("/proc/self/fd/" .. fd)
-  return a and a.target
-end
-
--- the descriptor of this process that points at t. The loop runs to
--- the end: before 5.4 a loop left early keeps lfs.dir's descriptor open
--- until a collection
-local function findfd(t)
-  local found
-  for e in lfs.dir("/proc/self/fd") do
-    if not found and e:match("^%d+$") and target(e) == t then found = tonumber(e) end
-  end
-  return found
-end
-
--- what the descriptors of a child shell (io.popen) point at: a set
-local function child_targets()
-  local p = io.popen('for f in /proc/$$/fd/*; do readlink "$f"; done')
-  local out = p:read("*a")
-  p:close()
-  local set = {}
-  for t in out:gmatch("[^\n]+") do set[t] = true end
-  return set
-end
-
-local function oneof(x, ...)
-  for i = 1, select("#", ...) do
-    if x == select(i, ...) then return true end
-  end
-  return false
-end
+local cloexec, findfd, oneof = h.cloexec, h.findfd, h.oneof
+local target = h.fdtarget
 
 describe("close-on-exec", function()
   lazy_teardown(h.cleanup)
@@ -105,7 +68,7 @@ describe("close-on-exec", function()
     h.writefile(cpath, "control")
     local control = assert(io.open(cpath))
     assert.is_false(cloexec(findfd(cpath)))
-    local seen = child_targets()
+    local _, seen = h.child_fds()  -- the targets a child holds
     assert.is_true(seen[cpath], "the control file was not seen in the child")
     local names = {}
     for _, e in ipairs(entered) do
@@ -215,9 +178,7 @@ describe("no descriptor leaks on error paths", function()
   -- with one of the codes (a number) or an error matching the pattern
   local function path(name, expect, setup, call, teardown)
     it(name, function()
-      collectgarbage("collect")
-      collectgarbage("collect")
-      local before = h.fdcount()
+      local before = h.settled_fdcount()
       local other = {}
       collectgarbage("stop")
       local ok, err = pcall(function()
@@ -243,14 +204,39 @@ describe("no descriptor leaks on error paths", function()
       if not ok then error(err, 0) end
       assert.are.same({}, other)
       assert.equal(before, during, "descriptors left open")
-      collectgarbage("collect")
-      collectgarbage("collect")
-      assert.equal(before, h.fdcount())
+      assert.equal(before, h.settled_fdcount())
       ran = ran + 1
     end)
   end
 
   local E = uxsock
+
+  -- setups and teardowns the paths share: a socketpair; one whose a has
+  -- sent data with descriptors along (the pair's own, and f0 when withf0);
+  -- an unbound datagram socket
+  local function pair(kind)
+    return function()
+      local a, b = assert(uxsock.socketpair(kind))
+      return { a = a, b = b }
+    end
+  end
+  local function sent(kind, data, withf0)
+    return function()
+      local a, b = assert(uxsock.socketpair(kind))
+      assert(a:sendfds(data, withf0 and { a, b, f0 } or { a, b }))
+      return { a = a, b = b }
+    end
+  end
+  local function closepair(c)
+    c.a:close()
+    c.b:close()
+  end
+  local function datagram()
+    return { d = assert(uxsock.datagram()) }
+  end
+  local function closedatagram(c)
+    c.d:close()
+  end
 
   path("connect to a missing path (ENOENT)", { E.ENOENT }, nil, function()
     return uxsock.connect(dir .. "/missing.sock")
@@ -309,54 +295,23 @@ describe("no descriptor leaks on error paths", function()
     end
     error("socket names refused")
   end)
-  path("recvfds with more descriptors than maxfds (ENOBUFS)", { E.ENOBUFS }, function()
-    local a, b = assert(uxsock.socketpair("seqpacket"))
-    assert(a:sendfds("x", { a, b, f0 }))
-    return { a = a, b = b }
-  end, function(c)
+  path("recvfds with more descriptors than maxfds (ENOBUFS)", { E.ENOBUFS },
+       sent("seqpacket", "x", true), function(c)
     return c.b:recvfds(100, 1)
-  end, function(c)
-    c.a:close(); c.b:close()
-  end)
-  path("seqpacket recvfds of a message longer than max (EMSGSIZE)", { E.EMSGSIZE }, function()
-    local a, b = assert(uxsock.socketpair("seqpacket"))
-    assert(a:sendfds("a long message", { a, b, f0 }))
-    return { a = a, b = b }
-  end, function(c)
+  end, closepair)
+  path("seqpacket recvfds of a message longer than max (EMSGSIZE)", { E.EMSGSIZE },
+       sent("seqpacket", "a long message", true), function(c)
     return c.b:recvfds(4)
-  end, function(c)
-    c.a:close(); c.b:close()
-  end)
-  path("datagram recvfds of a message longer than max (EMSGSIZE)", { E.EMSGSIZE }, function()
-    local a, b = assert(uxsock.socketpair("datagram"))
-    assert(a:sendfds("a long message", { a, b }))
-    return { a = a, b = b }
-  end, function(c)
+  end, closepair)
+  path("datagram recvfds of a message longer than max (EMSGSIZE)", { E.EMSGSIZE },
+       sent("datagram", "a long message"), function(c)
     return c.b:recvfds(4)
-  end, function(c)
-    c.a:close(); c.b:close()
-  end)
-  path("recvcred closes the descriptors that come along", "closed", function()
-    local a, b = assert(uxsock.socketpair())
-    assert(a:sendfds("x", { a, b }))
-    return { a = a, b = b }
-  end, function(c)
+  end, closepair)
+  path("recvcred closes the descriptors that come along", "closed", sent("stream", "x"),
+       function(c)
     assert(c.b:recvcred() == "x")
     error("closed")
-  end, function(c)
-    c.a:close(); c.b:close()
-  end)
-  local function pair(kind)
-    return function()
-      local a, b = assert(uxsock.socketpair(kind))
-      return { a = a, b = b }
-    end
-  end
-  local function closepair(c)
-    c.a:close()
-    c.b:close()
-  end
-
+  end, closepair)
   path("sendfds of a descriptor that is not open (EBADF)", { E.EBADF }, pair(),
        function(c)
     return c.a:sendfds("x", { f0, 999 })
@@ -370,31 +325,18 @@ describe("no descriptor leaks on error paths", function()
   end, function(c)
     c.a:close()
   end)
-  path("sendto a missing path (ENOENT)", { E.ENOENT }, function()
-    return { d = assert(uxsock.datagram()) }
-  end, function(c)
+  path("sendto a missing path (ENOENT)", { E.ENOENT }, datagram, function(c)
     return c.d:sendto("x", dir .. "/missing.sock")
-  end, function(c)
-    c.d:close()
-  end)
-  path("sendto a stale path (ECONNREFUSED)", { E.ECONNREFUSED }, nil, function()
-    local d = assert(uxsock.datagram())
-    local r, msg, code = d:sendto("x", stale)
-    d:close()
-    return r, msg, code
-  end)
-  path("sendto a stream listener (EPROTOTYPE)", { E.EPROTOTYPE }, nil, function()
-    local d = assert(uxsock.datagram())
-    local r, msg, code = d:sendto("x", dir .. "/live.sock")
-    d:close()
-    return r, msg, code
-  end)
-  path("datagram connect to a missing path (ENOENT)", { E.ENOENT }, nil, function()
-    local d = assert(uxsock.datagram())
-    local r, msg, code = d:connect(dir .. "/missing.sock")
-    d:close()
-    return r, msg, code
-  end)
+  end, closedatagram)
+  path("sendto a stale path (ECONNREFUSED)", { E.ECONNREFUSED }, datagram, function(c)
+    return c.d:sendto("x", stale)
+  end, closedatagram)
+  path("sendto a stream listener (EPROTOTYPE)", { E.EPROTOTYPE }, datagram, function(c)
+    return c.d:sendto("x", dir .. "/live.sock")
+  end, closedatagram)
+  path("datagram connect to a missing path (ENOENT)", { E.ENOENT }, datagram, function(c)
+    return c.d:connect(dir .. "/missing.sock")
+  end, closedatagram)
   path("poller add twice (EEXIST), a regular file (EPERM), modify and remove what "
        .. "is not there (ENOENT)", { E.ENOENT }, nil, function()
     local p = assert(uxsock.poller())

@@ -104,13 +104,12 @@ function helpers.uid()
   return uid, gid
 end
 
+-- what the standalone test scripts share with the specs (tests/common.lua)
+local common = dofile(helpers.ROOT .. "/tests/common.lua")
+
 -- number of open descriptors of this process
 function helpers.fdcount()
-  local n = 0
-  for e in lfs.dir("/proc/self/fd") do
-    if e ~= "." and e ~= ".." then n = n + 1 end
-  end
-  return n
+  return #common.fdlist()
 end
 
 -- the same after a full collection: garbage from earlier tests has been
@@ -119,6 +118,47 @@ function helpers.settled_fdcount()
   collectgarbage("collect")
   collectgarbage("collect")
   return helpers.fdcount()
+end
+
+-- what /proc/self/fd/N points at ("socket:[1234]", a file's path, ...)
+function helpers.fdtarget(fd)
+  local a = lfs.symlinkattributes("/proc/self/fd/" .. fd)
+  return a and a.target
+end
+
+-- the descriptor of this process that points at target, or nil. The
+-- loop runs to the end: before 5.4 a loop left early keeps lfs.dir's
+-- descriptor open until a collection
+function helpers.findfd(target)
+  local found
+  for e in lfs.dir("/proc/self/fd") do
+    if not found and e:match("^%d+$") and helpers.fdtarget(e) == target then
+      found = tonumber(e)
+    end
+  end
+  return found
+end
+
+-- whether descriptor fd is close-on-exec: O_CLOEXEC (02000000) in the
+-- octal "flags:" of /proc/self/fdinfo/N
+function helpers.cloexec(fd)
+  local info = assert(helpers.readfile("/proc/self/fdinfo/" .. fd), "no descriptor " .. fd)
+  local flags = tonumber(info:match("flags:%s*(%d+)"), 8)
+  return math.floor(flags / 524288) % 2 == 1
+end
+
+-- the descriptors a child shell started with io.popen holds:
+-- { [N] = target }, and the set of their targets
+function helpers.child_fds()
+  local p = io.popen('for f in /proc/$$/fd/*; do echo "${f##*/} $(readlink "$f")"; done')
+  local out = p:read("*a")
+  p:close()
+  local fds, targets = {}, {}
+  for n, target in out:gmatch("(%d+) ([^\n]*)") do
+    fds[tonumber(n)] = target
+    targets[target] = true
+  end
+  return fds, targets
 end
 
 -- "socket", "file", "directory", "link", ... or nil when nothing is there
@@ -147,6 +187,17 @@ function helpers.readfile(path)
   local d = f:read("*a")
   f:close()
   return d
+end
+
+-- the bytes readable now from a stream handle, without waiting
+helpers.drain = common.drain
+
+-- whether x is one of the values that follow
+function helpers.oneof(x, ...)
+  for i = 1, select("#", ...) do
+    if x == select(i, ...) then return true end
+  end
+  return false
 end
 
 -- quotes a string for sh
@@ -238,6 +289,17 @@ function helpers.interrupt_after_1s(code, ready)
   job:kill("INT")
   local out = job:wait(20)
   return now() - t0, out
+end
+
+-- what a child's 2 s timed call, signalled by interrupt_after_1s, must
+-- show: it was interrupted (its handler ran), but only after the call's
+-- full 2 s: not at the signal (1 s), and not 2 s after the signal (3 s),
+-- which a restarted clock gives
+function helpers.assert_full_wait(elapsed, out)
+  local check = require("luassert")  -- busted's assert, which a spec sees
+  check.matches("interrupted!", out)
+  check.is_true(elapsed >= 1.8, string.format("ended after %.2f s", elapsed))
+  check.is_true(elapsed < 2.7, string.format("ended after %.2f s", elapsed))
 end
 
 -- waits until a path exists (a server's socket file), up to 'timeout' s

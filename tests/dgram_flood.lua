@@ -125,50 +125,13 @@ end
 local problems = {}
 local function problem(msg) problems[#problems + 1] = msg end
 
-local PID
-do
-  local f = assert(io.open("/proc/self/stat"))
-  PID = f:read("*l"):match("^%d+")
-  f:close()
-end
-
--- this process's descriptors, and what they are: through lfs, or else
--- ls, whose popen pipe can show both its ends for a moment (those two
--- are left out)
-local fdcount
-do
-  local ok, lfs = pcall(require, "lfs")
-  local function list()
-    local fds = {}
-    if ok and type(lfs) == "table" then
-      for e in lfs.dir("/proc/self/fd") do
-        if e ~= "." and e ~= ".." then fds[#fds + 1] = e end
-      end
-      return fds
-    end
-    local f = io.popen("ls -l /proc/" .. PID .. "/fd")
-    local seen = {}
-    for line in f:lines() do
-      local fd, what = line:match("(%d+) %-> (.*)$")
-      if fd then
-        fds[#fds + 1] = fd .. " " .. what
-        seen[what] = (seen[what] or 0) + 1
-      end
-    end
-    f:close()
-    local kept = {}
-    for _, e in ipairs(fds) do
-      local what = e:match("^%d+ (.*)$")
-      if not (what:match("^pipe:") and seen[what] == 2) then kept[#kept + 1] = e end
-    end
-    return kept
-  end
-  fdcount = function()
-    collectgarbage("collect")  -- what is garbage closes now, not between counts
-    collectgarbage("collect")
-    local fds = list()
-    return #fds, table.concat(fds, ", ")
-  end
+-- this process's descriptors, and what they are (tests/common.lua)
+local fdlist = dofile(here .. "common.lua").fdlist
+local function fdcount()
+  collectgarbage("collect")  -- what is garbage closes now, not between counts
+  collectgarbage("collect")
+  local fds = fdlist()
+  return #fds, table.concat(fds, ", ")
 end
 
 local WANT = opt.mode == "nonblocking" and uxsock.EAGAIN or uxsock.ETIMEDOUT

@@ -15,6 +15,9 @@
 local uxsock = require("uxsock")
 local DIR, ONLY = ...
 assert(DIR, "usage: oomhost tests/oom.lua DIR [CASE]")
+-- what the test scripts share, beside this one (oomhost gives no arg[0])
+local here = debug.getinfo(1, "S").source:match("^@(.-)[^/]*$")
+local common = dofile(here .. "common.lua")
 
 local unpack = table.unpack
 local MEMERR = "not enough memory"
@@ -48,17 +51,7 @@ local function abstract(tag)
 end
 
 -- bytes readable now from a stream, without waiting
-local function drain(s)
-  local got = {}
-  s:settimeout(0)
-  while true do
-    local d = s:recv()
-    if not d then break end
-    got[#got + 1] = d
-  end
-  s:settimeout(nil)
-  return table.concat(got)
-end
+local drain = common.drain
 
 local function pattern(n)
   local t, i = {}, 0
