@@ -132,7 +132,7 @@ demo: deps
 	@sh examples/demo.sh
 
 lint: deps
-	luacheck -q $(wildcard lua spec examples doc bench)
+	luacheck -q $(wildcard lua spec examples doc bench tests fuzz)
 
 # the reference from the doc comments in src/: build/doc/index.html, and
 # the README's API reference (doc/readme.lua, between its markers)
