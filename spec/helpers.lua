@@ -126,6 +126,34 @@ function helpers.fdtarget(fd)
   return a and a.target
 end
 
+-- this process's descriptors as a set of "N target" after a full
+-- collection (lfs.dir's own left out): what a test opened and left open
+-- shows up as a new member, whatever unrelated garbage closed meanwhile
+function helpers.settled_fdset()
+  collectgarbage("collect")
+  collectgarbage("collect")
+  return helpers.fdset()
+end
+
+function helpers.fdset()
+  local set = {}
+  for _, fd in ipairs(common.fdlist()) do
+    local t = helpers.fdtarget(fd)
+    if t and not t:match("^/proc/%d+/fd$") then set[fd .. " " .. t] = true end
+  end
+  return set
+end
+
+-- the members of set 'after' that 'before' lacks, sorted
+function helpers.fds_added(before, after)
+  local added = {}
+  for e in pairs(after) do
+    if not before[e] then added[#added + 1] = e end
+  end
+  table.sort(added)
+  return added
+end
+
 -- the descriptor of this process that points at target, or nil. The
 -- loop runs to the end: before 5.4 a loop left early keeps lfs.dir's
 -- descriptor open until a collection
