@@ -321,7 +321,7 @@ local function child(cmd, done)
       if not line then break end
       out[#out + 1] = line
     end
-    done(table.concat(out, "\n"), f:close())
+    done(table.concat(out, " | "), f:close())  -- one line: runall shows the first
   end)
 end
 
@@ -342,7 +342,7 @@ local function startclients()
                                  "--corrupt", opt.corrupt }, " ")
       child(cmd, function(out, ok)
         local c, m, s, r = out:match("clients (%d+) msgs (%d+) sent (%d+) received (%d+)")
-        if not c or ok == false then fail("a client process failed:\n" .. out) end
+        if not c or ok == false then fail("a client process failed: " .. out) end
         got.clients, got.msgs = got.clients + tonumber(c), got.msgs + tonumber(m)
         got.sent, got.received = got.sent + tonumber(s), got.received + tonumber(r)
       end)
@@ -357,7 +357,7 @@ if LINES then
   child(table.concat({ LUA, here .. "../examples/multi_echo_server.lua", path,
                        opt.clients + 1, "2>&1" }, " "), function(out, ok)
     if ok == false or not out:find("served " .. (opt.clients + 1) .. " clients", 1, true) then
-      fail("the example server failed:\n" .. out)
+      fail("the example server failed: " .. out)
     end
     served.done = opt.clients
   end)
