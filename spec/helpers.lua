@@ -112,11 +112,16 @@ function helpers.fdcount()
   return #common.fdlist()
 end
 
--- the same after a full collection: garbage from earlier tests has been
--- finalized, so no handle closes behind a test's "before" count
+-- a full collection: garbage from earlier tests is finalized now, so no
+-- handle closes behind a test's "before" count
+local function settle()
+  collectgarbage("collect")
+  collectgarbage("collect")
+end
+
+-- fdcount after that
 function helpers.settled_fdcount()
-  collectgarbage("collect")
-  collectgarbage("collect")
+  settle()
   return helpers.fdcount()
 end
 
@@ -130,8 +135,7 @@ end
 -- collection (lfs.dir's own left out): what a test opened and left open
 -- shows up as a new member, whatever unrelated garbage closed meanwhile
 function helpers.settled_fdset()
-  collectgarbage("collect")
-  collectgarbage("collect")
+  settle()
   return helpers.fdset()
 end
 
