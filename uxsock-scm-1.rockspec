@@ -26,7 +26,7 @@ build = {
         "src/reader.c", "src/stream.c", "src/sys.c", "src/uxsock.c",
         "src/with.c", "src/capi.c", "src/buffer.c", "src/fdpass.c",
         "src/sysmsg.c", "src/poll.c", "src/syspoll.c", "src/options.c",
-        "src/batch.c",
+        "src/batch.c", "src/sockfile.c",
       },
       incdirs = { "src" },
     },

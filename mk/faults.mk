@@ -5,9 +5,13 @@
 #   build/sigpump.so preloaded into any Lua: a SIGUSR1 handler without
 #                    SA_RESTART and a thread sending it every millisecond
 #                    (tests/sigpump.c)
-# make test-hosts builds both; spec/23 runs it, so `make test` covers them.
+#   build/forkenv.so preloaded into any Lua: fork, wait and exec through
+#                    os.getenv, for the forked-child cases of spec 27
+#                    (tests/forkenv.c)
+# make test-hosts builds them; specs 23 and 27 run it (helpers.test_hosts),
+# so `make test` covers them.
 
-FAULTS_HOSTS = build/oomhost build/sigpump.so
+FAULTS_HOSTS = build/oomhost build/sigpump.so build/forkenv.so
 
 .PHONY: test-hosts faults-hosts
 test-hosts:
@@ -22,3 +26,6 @@ build/oomhost: tests/oomhost.c src/uxsock.h $(STATIC)
 
 build/sigpump.so: tests/sigpump.c | $(BUILD)
 	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -pthread -o $@ $< -ldl
+
+build/forkenv.so: tests/forkenv.c | $(BUILD)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -o $@ $< -ldl

@@ -47,8 +47,10 @@ describe("system calls", function()
     -- the same processes with no message: what is not per message (io.popen
     -- makes one fcntl; a checking tool, make asan or valgrind, its own)
     local base, counts = pingpong(0), pingpong(ROUNDS)
-    assert.equal(ROUNDS, counts.sendto)
-    assert.equal(ROUNDS, counts.recvfrom)
+    -- (binding the path asks the kernel which file it made: one netlink
+    -- sendto and recvfrom, in both runs)
+    assert.equal(ROUNDS, counts.sendto - (base.sendto or 0))
+    assert.equal(ROUNDS, counts.recvfrom - (base.recvfrom or 0))
     for _, waiting in ipairs({ "poll", "ppoll", "select", "pselect6", "epoll_wait" }) do
       assert.is_nil(counts[waiting], waiting .. " was called")
     end

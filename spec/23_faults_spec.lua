@@ -26,17 +26,11 @@ local function report(fmt, ...)
   f:close()
 end
 
--- builds build/oomhost and build/sigpump.so once (make test builds the
--- module; this make is a child of it, with flags of its own)
-local built = false
+-- builds the test programs once (helpers.test_hosts)
 local function hosts()
-  if built then return end
-  local out, how, code = h.run("env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS "
-                               .. "make -s --no-print-directory test-hosts")
-  assert.same({ "exit", 0 }, { how, code }, out)
+  h.test_hosts()
   assert.is_not_nil(h.filetype(OOMHOST), "no " .. OOMHOST)
   assert.is_not_nil(h.filetype(SIGPUMP), "no " .. SIGPUMP)
-  built = true
 end
 
 -- The stream the peers send: chunk i is 65536 bytes, its number then a

@@ -300,6 +300,18 @@ function helpers.spawn(cmd)
   return job
 end
 
+-- builds the test programs of mk/faults.mk once (build/oomhost,
+-- build/sigpump.so, build/forkenv.so): make test builds the module, and
+-- this make is a child of it, with flags of its own
+local hosts_built = false
+function helpers.test_hosts()
+  if hosts_built then return end
+  local out, how, code = helpers.run("env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS "
+                                     .. "make -s --no-print-directory test-hosts")
+  assert(how == "exit" and code == 0, "make test-hosts: " .. out)
+  hosts_built = true
+end
+
 -- calls f and returns how many seconds it took, then its results
 function helpers.timed(f, ...)
   local now = require("uxsock").monotime

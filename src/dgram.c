@@ -12,14 +12,14 @@
 #include "kinds.h"
 
 /***
-A datagram socket, bound to `path` when one is given. Options: `mode`
-and `unlink` as for `listen`, `timeout`, `autobind` (Linux: bind an
+A datagram socket, bound to `path` when one is given. Options: `mode`,
+`unlink` and `timeout` as for `listen`, `autobind` (Linux: bind an
 unbound socket to a unique abstract name, so that servers can reply).
 @function datagram
 @tparam[opt] string path the name to bind
 @tparam[opt] table opts options
 @return a datagram socket
-@fail `nil, msg, code`
+@fail `nil, msg, code` (as for `listen`)
 */
 static int l_datagram (lua_State *L) {
   static const char *const known[] =
@@ -43,7 +43,7 @@ static int l_datagram (lua_State *L) {
   if (bound) ux_setname(L, hidx, 1);
   if ((err = ux_socket(SOCK_DGRAM, &h->fd)) != 0)
     return ux_fail(L, hidx, "socket", err);
-  if (bound) err = ux_bindhandle(h, &a, mode, unlink, -1);
+  if (bound) err = ux_bindhandle(h, &a, mode, unlink, -1, timeout);
   else if (autobind) err = ux_bind_auto(h->fd);
   if (err == 0) err = ux_settimeout(h, timeout);
   if (err != 0) {

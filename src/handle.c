@@ -137,7 +137,7 @@ void ux_closehandle (lua_State *L, ux_handle *h, int hidx) {
   if (h->owns_file) {
     h->owns_file = 0;
     if (ux_pushname(L, hidx) == LUA_TSTRING)
-      (void)ux_unlink_if_same(lua_tostring(L, -1), h->dev, h->ino);
+      (void)ux_sockfile_remove(lua_tostring(L, -1), &h->file);
     lua_pop(L, 1);
   }
   ux_close(fd);
@@ -186,21 +186,26 @@ static int h_isclosed (lua_State *L) {
 }
 
 /* converts the string at idx to its display form in place: abstract
-** names start with '@'; returns it, or NULL when there is no name */
+** names start with '@', and a NUL byte inside shows as "\0", so the
+** whole name is seen; returns it, or NULL when there is no name */
 static const char *tolabel (lua_State *L, int idx) {
-  size_t len;
+  size_t len, i;
   const char *s;
+  luaL_Buffer b;
   if (lua_type(L, idx) != LUA_TSTRING) return NULL;
   s = lua_tolstring(L, idx, &len);
-  if (len > 0 && s[0] == '\0') {
-    idx = lua_absindex(L, idx);
-    lua_pushliteral(L, "@");
-    lua_pushlstring(L, s + 1, len - 1);
-    lua_concat(L, 2);
-    lua_replace(L, idx);
-    s = lua_tostring(L, idx);
+  if (memchr(s, '\0', len) == NULL) return s;  /* shown as it is */
+  idx = lua_absindex(L, idx);  /* s stays valid: the string is there */
+  luaL_buffinit(L, &b);
+  i = 0;
+  if (s[0] == '\0') { luaL_addchar(&b, '@'); i = 1; }
+  for (; i < len; i++) {
+    if (s[i] == '\0') luaL_addstring(&b, "\\0");
+    else luaL_addchar(&b, s[i]);
   }
-  return s;
+  luaL_pushresult(&b);
+  lua_replace(L, idx);
+  return lua_tostring(L, idx);
 }
 
 /* pushes the handle's name in display form (or nil) */
@@ -370,13 +375,15 @@ int ux_optboolean (lua_State *L, int opts, const char *key, int def) {
 }
 
 /* binds the handle's socket, and listens with backlog >= 0; with
-** 'unlink' it owns the file it made */
+** 'unlink' it owns the file it made. 'timeout' bounds the one wait a
+** bind can have (sockfile.h). */
 int ux_bindhandle (ux_handle *h, const ux_addr *a, int mode, int unlink,
-                   int backlog) {
-  int err = ux_bind(h->fd, ux_sockettype(h->kind == UX_LISTENER ? h->child
-                                                                : h->kind),
-                    a, mode, backlog, &h->dev, &h->ino);
-  if (err == 0 && unlink && !ux_addr_isabstract(a)) h->owns_file = 1;
+                   int backlog, double timeout) {
+  ux_deadline d;
+  int err;
+  ux_deadline_init(&d, timeout);
+  err = ux_bind(h->fd, a, mode, backlog, &d, &h->file);
+  if (err == 0 && unlink && h->file.owner != 0) h->owns_file = 1;
   return err;
 }
 
@@ -390,6 +397,10 @@ void ux_checkaddr (lua_State *L, int arg, ux_addr *a) {
       luaL_argerror(L, arg, "empty socket name");
       break;
     case UX_ADDR_TOOLONG:
+      if (name[0] == '@' || name[0] == '\0')
+        luaL_argerror(L, arg, lua_pushfstring(L, "abstract socket name too "
+                      "long (%d bytes, the limit is %d with its '@')",
+                      (int)len, (int)UX_ABSTRACT_MAX));
       luaL_argerror(L, arg, lua_pushfstring(L, "socket name too long (%d "
                     "bytes, the limit is %d)", (int)len, (int)UX_PATH_MAX));
       break;

@@ -16,6 +16,7 @@
 #include "compat.h"
 
 #include "sys.h"
+#include "sockfile.h"
 
 enum ux_kind { UX_LISTENER, UX_STREAM, UX_SEQPACKET, UX_DATAGRAM, UX_NKINDS };
 #define UX_K(k)     (1 << (k))
@@ -37,8 +38,7 @@ typedef struct ux_handle {
   unsigned char owns_file;  /* close removes the socket file it bound */
   unsigned char child;      /* listeners: the kind accept() makes */
   double timeout;           /* seconds; < 0 blocks forever */
-  dev_t dev;                /* the socket file made, if owns_file */
-  ino_t ino;
+  ux_sockfile file;         /* the socket file made, if owns_file */
   ux_rbuf rb;
 } ux_handle;
 
@@ -73,7 +73,7 @@ int ux_opttype (lua_State *L, int opts, int allowed, int def);
 int ux_optmode (lua_State *L, int opts);
 int ux_optboolean (lua_State *L, int opts, const char *key, int def);
 int ux_bindhandle (ux_handle *h, const ux_addr *a, int mode, int unlink,
-                   int backlog);
+                   int backlog, double timeout);
 void ux_checkaddr (lua_State *L, int arg, ux_addr *a);
 void ux_pushaddr (lua_State *L, const struct sockaddr_un *sa, socklen_t len);
 int ux_fail (lua_State *L, int hidx, const char *op, int err);

@@ -18,16 +18,17 @@
 /***
 A listener on a path or abstract name: the socket is made, bound and
 listening. A stale socket file at the path is replaced; a live server's
-gives `EADDRINUSE`; anything that is not a socket is never removed.
-Options: `backlog` (integer, default `SOMAXCONN`), `mode` (permission
-bits of the socket file, e.g. `tonumber("660", 8)`), `type` (`"stream"`,
-the default, or `"seqpacket"`), `timeout` (for `accept`), `unlink`
-(`false` keeps the socket file on close).
+gives `EADDRINUSE`; anything that is not a socket is never removed (see
+Socket names). Options: `backlog` (integer, default `SOMAXCONN`), `mode`
+(permission bits of the socket file, e.g. `tonumber("660", 8)`), `type`
+(`"stream"`, the default, or `"seqpacket"`), `timeout` (for `accept`, and
+for another server replacing the same stale file at once: at most 1 s),
+`unlink` (`false` keeps the socket file on close).
 @function listen
 @tparam string path the socket name
 @tparam[opt] table opts options
 @return a listener
-@fail `nil, msg, code`
+@fail `nil, msg, code` (`EADDRINUSE`: the path is taken; `ENOENT`: the file was moved or replaced while it was made)
 */
 static int l_listen (lua_State *L) {
   static const char *const known[] =
@@ -57,7 +58,8 @@ static int l_listen (lua_State *L) {
   ux_setname(L, hidx, 1);
   if ((err = ux_socket(ux_sockettype(child), &h->fd)) != 0)
     return ux_fail(L, hidx, "socket", err);
-  if ((err = ux_bindhandle(h, &a, mode, unlink, (int)backlog)) != 0) {
+  if ((err = ux_bindhandle(h, &a, mode, unlink, (int)backlog,
+                           timeout)) != 0) {
     ux_closehandle(L, h, hidx);
     return ux_fail(L, hidx, "bind", err);  /* bind or listen */
   }

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -69,7 +68,7 @@ int ux_addr_make (ux_addr *a, const char *name, size_t len) {
   memset(&a->sa, 0, sizeof(a->sa));
   a->sa.sun_family = AF_UNIX;
   if (len == 0) return UX_ADDR_EMPTY;
-  if (len > UX_PATH_MAX) return UX_ADDR_TOOLONG;
+  if (len > (abstract ? UX_ABSTRACT_MAX : UX_PATH_MAX)) return UX_ADDR_TOOLONG;
   if (abstract) {
 #if defined(__linux__)
     /* sun_path holds a NUL and the name's bytes, which may contain NULs */
@@ -220,138 +219,6 @@ static int ensure_nonblocking (int fd) {
   if (flags < 0) return errno;
   if ((flags & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
     return errno;
-  return 0;
-}
-
-/* }====================================================== */
-
-
-/* {======================================================
-** Names
-** ======================================================= */
-
-/* Is the socket file at the path dead? Only a socket that refuses a
-** connection is; a live one, or one of another type, is in use. 1 for
-** dead, 0 for in use, -errno when no probe could be made (EMFILE). */
-static int is_stale (const char *path, int type) {
-  ux_addr a;
-  int fd, r, stale, err;
-  if (ux_addr_make(&a, path, strlen(path)) != UX_ADDR_OK) return 0;
-  if ((err = ux_socket(type, &fd)) != 0) return -err;
-  (void)ux_setnonblocking(fd, 1);
-  do r = connect(fd, (struct sockaddr *)&a.sa, a.len);
-  while (r < 0 && errno == EINTR);
-  stale = (r < 0 && errno == ECONNREFUSED);
-  ux_close(fd);
-  return stale;
-}
-
-/* replaces a stale socket file at the path; 1 if it was removed, 0 if
-** not, -errno when the probe could not tell */
-static int remove_stale (const char *path, int type) {
-  struct stat before, after;
-  int stale;
-  if (lstat(path, &before) < 0 || !S_ISSOCK(before.st_mode)) return 0;
-  if ((stale = is_stale(path, type)) <= 0) return stale;
-  /* the file must still be the one probed */
-  if (lstat(path, &after) < 0 || after.st_dev != before.st_dev ||
-      after.st_ino != before.st_ino)
-    return 0;
-  return unlink(path) == 0;
-}
-
-/* An exclusive lock on the directory that holds path, for the time from
-** the first bind to listen: another uxsock process that finds the file
-** then either waits or sees a live server, and never probes a socket
-** bound but not yet listening (a refused connection: "stale") to remove
-** it. Returns the locked directory's descriptor, or -1 when it cannot be
-** opened (no read permission): then binding goes on without the lock. */
-static int lock_dir (const char *path) {
-  char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-  const char *slash = strrchr(path, '/');
-  size_t n = slash == NULL ? 0 : (slash == path ? 1 : (size_t)(slash - path));
-  int fd;
-  if (n == 0) strcpy(dir, ".");
-  else { memcpy(dir, path, n); dir[n] = '\0'; }
-  fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  while (flock(fd, LOCK_EX) < 0) {
-    if (errno != EINTR) { ux_close(fd); return -1; }
-  }
-  return fd;  /* closing it releases the lock */
-}
-
-static int bind_path (int fd, int type, const ux_addr *a, int mode,
-                      dev_t *dev, ino_t *ino) {
-  const char *path = a->sa.sun_path;
-  struct stat st;
-  int tries;
-#if defined(__linux__)
-  /* Linux makes the file with the socket inode's mode less the umask, so
-  ** the file is never wider than asked, not even for an instant */
-  if (mode >= 0 && fchmod(fd, (mode_t)mode) < 0) return errno;
-#endif
-  for (tries = 0; ; tries++) {
-    int err, removed;
-    if (bind(fd, (const struct sockaddr *)&a->sa, a->len) == 0) break;
-    err = errno;  /* before the probe in remove_stale changes errno */
-    if (err != EADDRINUSE || tries > 0) return err;
-    /* a probe that could not be made (no free descriptor) says why,
-    ** not EADDRINUSE, which would call a stale file a live server's */
-    if ((removed = remove_stale(path, type)) < 0) return -removed;
-    if (removed == 0) return err;
-  }
-  /* give back what the umask took away (only ever narrower than asked) */
-  if (lstat(path, &st) < 0) return errno;
-  if (mode >= 0 && (st.st_mode & 07777) != (mode_t)mode) {
-    if (chmod(path, (mode_t)mode) < 0) {
-      int err = errno;
-      (void)unlink(path);
-      return err;
-    }
-  }
-  *dev = st.st_dev; *ino = st.st_ino;
-  return 0;
-}
-
-int ux_bind (int fd, int type, const ux_addr *a, int mode, int backlog,
-             dev_t *dev, ino_t *ino) {
-  int err, lock = -1;
-  *dev = 0; *ino = 0;
-  if (ux_addr_isabstract(a)) {  /* no file: the kernel arbitrates */
-    if (bind(fd, (const struct sockaddr *)&a->sa, a->len) < 0) return errno;
-  }
-  else {
-    lock = lock_dir(a->sa.sun_path);
-    err = bind_path(fd, type, a, mode, dev, ino);
-    if (err != 0) { ux_close(lock); return err; }
-  }
-  err = (backlog >= 0 && listen(fd, backlog) < 0) ? errno : 0;
-  if (err != 0 && *ino != 0) (void)ux_unlink_if_same(a->sa.sun_path, *dev, *ino);
-  ux_close(lock);
-  return err;
-}
-
-int ux_bind_auto (int fd) {
-#if defined(__linux__)
-  struct sockaddr_un sa;
-  memset(&sa, 0, sizeof(sa));  /* valgrind checks the whole struct */
-  sa.sun_family = AF_UNIX;
-  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa.sun_family)) < 0)
-    return errno;
-  return 0;
-#else
-  (void)fd;
-  return ENOTSUP;
-#endif
-}
-
-int ux_unlink_if_same (const char *path, dev_t dev, ino_t ino) {
-  struct stat st;
-  if (lstat(path, &st) < 0) return errno;
-  if (!S_ISSOCK(st.st_mode) || st.st_dev != dev || st.st_ino != ino)
-    return 0;  /* somebody else's file now: leave it */
-  if (unlink(path) < 0) return errno;
   return 0;
 }
 

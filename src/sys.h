@@ -18,8 +18,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-/* largest name a caller can give: sun_path less the terminating NUL */
-#define UX_PATH_MAX  (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+/* the longest names: a path fills sun_path less its terminating NUL; an
+** abstract name, given with its leading '@' (or NUL), all of sun_path */
+#define UX_PATH_MAX      (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#define UX_ABSTRACT_MAX  (sizeof(((struct sockaddr_un *)0)->sun_path))
 
 /* a socket address built from a string and its length */
 typedef struct ux_addr {
@@ -64,17 +66,6 @@ void ux_close (int fd);
 
 /* wait until fd is ready for events (POLLIN/POLLOUT) */
 int ux_wait (int fd, int events, ux_deadline *d);
-
-/* binding a name, and with backlog >= 0 listening on it. mode < 0 keeps
-** the default permissions; a stale socket file is replaced, anything
-** else at the path is left alone (EADDRINUSE). dev/ino identify the file
-** made, for ux_unlink_if_same. For a path, the whole of it happens under
-** an exclusive flock of the path's directory, so two uxsock processes
-** never take one another's fresh socket for a stale one. */
-int ux_bind (int fd, int type, const ux_addr *a, int mode, int backlog,
-             dev_t *dev, ino_t *ino);
-int ux_bind_auto (int fd);
-int ux_unlink_if_same (const char *path, dev_t dev, ino_t ino);
 
 int ux_accept (int fd, int *newfd, ux_deadline *d);
 int ux_connect (int fd, const ux_addr *a, ux_deadline *d);
