@@ -15,7 +15,8 @@
 **         is odd and the first data byte is 0xff).
 ** What must hold (abort() otherwise, which libFuzzer reports):
 **   - ux_addr_make's verdict follows the rules of README "Socket names":
-**     empty, longer than UX_PATH_MAX, a NUL in a path; abstract names
+**     empty, longer than UX_PATH_MAX (a path) or UX_ABSTRACT_MAX (an
+**     abstract name, its '@' counted), a NUL in a path; abstract names
 **     ("\0x", "@x") keep every byte, NULs included; a path gets its NUL;
 **     the length never exceeds the struct;
 **   - a name made and read back through ux_addr_name is the same name
@@ -24,7 +25,8 @@
 **   - ux_addr_name never writes more than UX_NAME_SIZE bytes nor reads
 **     past the struct, whatever length the kernel claims; a path comes
 **     back without NULs, an abstract name as "@" and its bytes; and a
-**     name it gives that fits (<= UX_PATH_MAX) names the same socket
+**     name it gives that fits (every abstract name the kernel can give;
+**     a path up to UX_PATH_MAX) names the same socket
 **     when passed back to ux_addr_make: the same abstract bytes, or the
 **     same path (a file whose name starts with '@' reads back as "./@x",
 **     which is not abstract);
@@ -106,7 +108,8 @@ static void fuzz_make (const char *name, size_t len) {
   r = ux_addr_make(a, name, len);
   check(a->sa.sun_family == AF_UNIX);
   if (len == 0) check(r == UX_ADDR_EMPTY);
-  else if (len > UX_PATH_MAX) check(r == UX_ADDR_TOOLONG);
+  else if (len > (abstract ? UX_ABSTRACT_MAX : UX_PATH_MAX))
+    check(r == UX_ADDR_TOOLONG);
   else if (abstract) {
 #if defined(__linux__)
     check(r == UX_ADDR_OK);
@@ -168,8 +171,9 @@ static void fuzz_name (const uint8_t *data, size_t size) {
     else check(n == plen);
     check(memcmp(p, sa->sun_path, plen) == 0);
   }
-  /* passed back, it names the same socket */
-  if (n > 0 && n <= UX_PATH_MAX) {
+  /* passed back, it names the same socket: every abstract name, and a
+  ** path that fits (a 106-byte file name "@x" does not as "./@x") */
+  if (n > 0 && (sa->sun_path[0] == '\0' || n <= UX_PATH_MAX)) {
     ux_addr *b = malloc(sizeof(ux_addr));
     char *again = malloc(UX_NAME_SIZE);
     check(b != NULL && again != NULL);

@@ -134,6 +134,7 @@ static int place_holds (const place *p, const struct stat *st) {
 ** its stat. Without O_PATH, only the stat (*pfd = -1). */
 static int place_pin (const place *p, int *pfd, struct stat *st) {
   *pfd = -1;
+  memset(st, 0, sizeof(*st));
 #if defined(O_PATH)
   if ((*pfd = openat(p->dir, p->name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0)
     return errno;
@@ -153,7 +154,7 @@ static int place_pin (const place *p, int *pfd, struct stat *st) {
 ** path (connect, chmod); 0 when there is no pin */
 static int pin_path (int pfd, char *out, size_t size) {
   if (pfd < 0) return 0;
-  snprintf(out, size, "/proc/self/fd/%d", pfd);
+  (void)snprintf(out, size, "/proc/self/fd/%d", pfd);
   return 1;
 }
 
@@ -310,12 +311,12 @@ static void stale_unlock (const place *p, int lock) {
 static int remove_stale (const place *p, const char *path, ux_deadline *d,
                          int *lock) {
   struct stat st;
-  int pfd, dead, err = place_pin(p, &pfd, &st);
+  int pfd, dead = 0, err = place_pin(p, &pfd, &st);
   if (err != 0) return err == ENOENT ? 0 : EADDRINUSE;
-  if (!S_ISSOCK(st.st_mode)) err = EADDRINUSE;
-  else if ((dead = probe_file(pfd, path)) < 0)
+  if (S_ISSOCK(st.st_mode)) dead = probe_file(pfd, path);
+  if (dead < 0)
     err = dead == -ENOENT ? 0 : -dead;  /* no descriptor for the probe */
-  else if (!dead) err = EADDRINUSE;
+  else if (dead == 0) err = EADDRINUSE;  /* live, or not a socket */
   else if ((err = stale_lock(p, &st, d, lock)) == 0) {
     /* under the lock nobody else removes it (the pin keeps its inode
     ** number from being reused): still there, it goes */
@@ -340,10 +341,10 @@ static int remove_stale (const place *p, const char *path, ux_deadline *d,
 ** path since; the inode's low 32 bits only */
 static int bound_file (int fd, dev_t *dev, ino_t *ino) {
   struct { struct nlmsghdr h; struct unix_diag_req r; } req;
-  union { struct nlmsghdr h; char buf[512]; } resp;
+  unsigned int buf[128];  /* the answer: aligned as a netlink header */
+  struct nlmsghdr *rh = (struct nlmsghdr *)(void *)buf;
   struct sockaddr_nl kernel;
   struct stat st;
-  ssize_t n;
   int nl, err = ENOENT;
   if (fstat(fd, &st) < 0) return errno;
   nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -362,14 +363,14 @@ static int bound_file (int fd, dev_t *dev, ino_t *ino) {
              sizeof(kernel)) < 0)
     err = errno;
   else {
-    do n = recv(nl, &resp, sizeof(resp), 0);
+    ssize_t n;
+    do n = recv(nl, buf, sizeof(buf), 0);
     while (n < 0 && errno == EINTR);
     if (n < 0) err = errno;
-    else if (NLMSG_OK(&resp.h, (size_t)n) &&
-             resp.h.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
-      struct unix_diag_msg *m = (struct unix_diag_msg *)NLMSG_DATA(&resp.h);
+    else if (NLMSG_OK(rh, (size_t)n) && rh->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+      struct unix_diag_msg *m = (struct unix_diag_msg *)NLMSG_DATA(rh);
       struct rtattr *at = (struct rtattr *)(m + 1);
-      int left = (int)resp.h.nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
+      int left = (int)rh->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
       for (; RTA_OK(at, left); at = RTA_NEXT(at, left)) {
         if (at->rta_type == UNIX_DIAG_VFS) {
           struct unix_diag_vfs v;
@@ -381,9 +382,8 @@ static int bound_file (int fd, dev_t *dev, ino_t *ino) {
         }
       }
     }
-    else if (NLMSG_OK(&resp.h, (size_t)n) &&
-             resp.h.nlmsg_type == NLMSG_ERROR)
-      err = -((struct nlmsgerr *)NLMSG_DATA(&resp.h))->error;
+    else if (NLMSG_OK(rh, (size_t)n) && rh->nlmsg_type == NLMSG_ERROR)
+      err = -((struct nlmsgerr *)NLMSG_DATA(rh))->error;
   }
   ux_close(nl);
   return err;
