@@ -391,16 +391,18 @@ static int bound_file (int fd, dev_t *dev, ino_t *ino) {
 #endif
 
 /* Is the pinned file (st) the one socket fd's bind made? Linux asks the
-** kernel; where it cannot (sock_diag missing), and elsewhere, the file
+** kernel, whose record agrees with stat on most filesystems; where it
+** does not (btrfs subvolumes and overlayfs report another device or
+** inode to stat), where it cannot (no sock_diag) and elsewhere, the file
 ** must look just made by this process: a socket of this user with one
 ** link (another user's file, or a hard link to one, is not). */
 static int is_made (int fd, const struct stat *st) {
 #if defined(__linux__)
   dev_t dev = 0;
   ino_t ino = 0;
-  if (bound_file(fd, &dev, &ino) == 0)
-    return S_ISSOCK(st->st_mode) && st->st_dev == dev &&
-           (st->st_ino & 0xffffffffu) == ino;
+  if (bound_file(fd, &dev, &ino) == 0 && S_ISSOCK(st->st_mode) &&
+      st->st_dev == dev && (st->st_ino & 0xffffffffu) == ino)
+    return 1;
 #else
   (void)fd;
 #endif
