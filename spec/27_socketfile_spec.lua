@@ -8,18 +8,8 @@ local uxsock = require("uxsock")
 
 local track = h.track
 
--- a command that runs as another user (uid and gid 4321): root only
-local function as_other(cmd)
-  return "setpriv --reuid=4321 --regid=4321 --clear-groups " .. cmd
-end
-local root = h.uid() == 0 and os.execute("command -v setpriv >/dev/null 2>&1")
-
--- a directory every user may enter, for sockets another user connects to
-local function opendir()
-  local dir = h.tmpdir()
-  assert(os.execute("chmod 755 " .. h.q(dir)))
-  return dir
-end
+local as_other, opendir = h.as_other, h.opendir
+local root = h.can_act_as_other()
 
 describe("socket files", function()
   lazy_teardown(h.cleanup)

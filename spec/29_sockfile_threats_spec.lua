@@ -17,11 +17,8 @@ local track = h.track
 local MEMCHECK = os.getenv("UXSOCK_MEMCHECK")
 local FORKENV = h.ROOT .. "/build/forkenv.so"
 
--- a command that runs as another user (uid and gid 4321): root only
-local function as_other(cmd)
-  return "setpriv --reuid=4321 --regid=4321 --clear-groups " .. cmd
-end
-local root = h.uid() == 0 and os.execute("command -v setpriv >/dev/null 2>&1")
+local as_other, opendir = h.as_other, h.opendir
+local root = h.can_act_as_other()
 
 -- every process a test starts, killed and reaped after it, pass or fail
 local jobs = {}
@@ -66,9 +63,7 @@ local PYTHON = h.filetype("/usr/bin/python3") and "/usr/bin/python3" or "python3
 
 -- a command that runs Python code; the peers print "ready" when set
 local function python(code, ...)
-  local dir = h.tmpdir()
-  assert(os.execute("chmod 755 " .. h.q(dir)))
-  local script = dir .. "/peer.py"
+  local script = opendir() .. "/peer.py"
   h.writefile(script, code)
   local args = {}
   for i = 1, select("#", ...) do args[i] = h.q((select(i, ...))) end
@@ -89,13 +84,6 @@ describe("socket files against others", function()
     if not root then
       pending("needs root and setpriv, to act as another user")
       return
-    end
-
-    -- a directory every user may read and enter
-    local function opendir()
-      local dir = h.tmpdir()
-      assert(os.execute("chmod 755 " .. h.q(dir)))
-      return dir
     end
 
     it("holding a flock of the directory delays neither listen nor datagram", function()
@@ -287,9 +275,8 @@ while True:
            function()
           h.test_hosts()
           local path = h.sockpath("fork")
-          -- LD_PRELOAD set by the exec of the Lua itself (forkenv.c)
-          local cmd = h.luacmd(CHILD, make, path, how):gsub("^env ", "")
-          local out = h.run("env LD_PRELOAD=" .. h.q(FORKENV) .. " " .. cmd)
+          local out = h.run("env LD_PRELOAD=" .. h.q(FORKENV) .. " "
+                            .. h.luacmd(CHILD, make, path, how))
           assert.equal("exit 0 true true nil", out)
           assert.is_nil(h.filetype(path))
         end)

@@ -48,6 +48,23 @@ function helpers.tmpdir()
   return name
 end
 
+-- a fresh directory every user may read and enter (mode 0755), for
+-- sockets and scripts another user reaches
+function helpers.opendir()
+  local dir = helpers.tmpdir()
+  assert(os.execute("chmod 755 " .. helpers.q(dir)))
+  return dir
+end
+
+-- a command that runs as another user (uid and gid 4321), and whether
+-- this process may do that (root, with util-linux's setpriv)
+function helpers.as_other(cmd)
+  return "setpriv --reuid=4321 --regid=4321 --clear-groups " .. cmd
+end
+function helpers.can_act_as_other()
+  return helpers.uid() == 0 and helpers.run("command -v setpriv") ~= ""
+end
+
 -- a socket path that nothing uses yet
 function helpers.sockpath(tag)
   counter = counter + 1

@@ -368,18 +368,26 @@ static int bound_file (int fd, dev_t *dev, ino_t *ino) {
     while (n < 0 && errno == EINTR);
     if (n < 0) err = errno;
     else if (NLMSG_OK(rh, (size_t)n) && rh->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
-      struct unix_diag_msg *m = (struct unix_diag_msg *)NLMSG_DATA(rh);
-      struct rtattr *at = (struct rtattr *)(m + 1);
-      int left = (int)rh->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
-      for (; RTA_OK(at, left); at = RTA_NEXT(at, left)) {
-        if (at->rta_type == UNIX_DIAG_VFS) {
-          struct unix_diag_vfs v;
-          memcpy(&v, RTA_DATA(at), sizeof(v));
+      /* the attributes after the message, read by bytes: their headers
+      ** are aligned to 4 and the macros' casts say otherwise */
+      const char *at = (const char *)NLMSG_DATA(rh) +
+                       NLMSG_ALIGN(sizeof(struct unix_diag_msg));
+      long left = (long)rh->nlmsg_len -
+                  (long)NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct unix_diag_msg)));
+      while (left >= (long)sizeof(struct rtattr)) {
+        struct rtattr ra;
+        struct unix_diag_vfs v;
+        memcpy(&ra, at, sizeof(ra));
+        if (ra.rta_len < sizeof(ra) || (long)ra.rta_len > left) break;
+        if (ra.rta_type == UNIX_DIAG_VFS && ra.rta_len >= RTA_LENGTH(sizeof(v))) {
+          memcpy(&v, at + RTA_LENGTH(0), sizeof(v));
           /* the kernel's dev_t: major in the top 12 bits */
           *dev = makedev(v.udiag_vfs_dev >> 20, v.udiag_vfs_dev & 0xfffff);
           *ino = (ino_t)v.udiag_vfs_ino;
           err = 0;
         }
+        at += RTA_ALIGN(ra.rta_len);
+        left -= (long)RTA_ALIGN(ra.rta_len);
       }
     }
     else if (NLMSG_OK(rh, (size_t)n) && rh->nlmsg_type == NLMSG_ERROR)

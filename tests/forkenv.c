@@ -14,8 +14,9 @@
 **                                     exec fails: "exec failed")
 ** The child of a fork goes on in the same script, with a copy of the
 ** parent's Lua state and descriptors, as a forked child of a real
-** server does. It takes LD_PRELOAD out of the environment at load, so
-** that no process the Lua starts preloads it too.
+** server does. LD_PRELOAD stays set: a wrapper that starts the Lua (env,
+** valgrind's launcher) loads this library too and must pass it on, and
+** in any other program only the three names above differ.
 */
 #define _GNU_SOURCE
 
@@ -62,8 +63,4 @@ char *getenv (const char *name) {
   }
   if (real == NULL) *(void **)&real = dlsym(RTLD_NEXT, "getenv");
   return real(name);
-}
-
-__attribute__((constructor)) static void forkenv_init (void) {
-  unsetenv("LD_PRELOAD");
 }
