@@ -88,7 +88,10 @@ describe("socket files against others", function()
 
     it("holding a flock of the directory delays neither listen nor datagram", function()
       local dir = opendir()
-      local holder = start(as_other("flock " .. h.q(dir) .. " sleep 120"))
+      -- the lock is taken on a descriptor that the shell hands to sleep by
+      -- exec, so the process the job kills is the one that holds it
+      local holder = start(as_other("sh -c 'exec 9<\"$1\" && flock 9 && exec sleep 120' sh "
+                                    .. h.q(dir)))
       assert.is_true(until_true(function()
         local _, _, code = h.run("flock -n " .. h.q(dir) .. " true")
         return code ~= 0
