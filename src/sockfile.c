@@ -206,6 +206,12 @@ static int probe_file (int pfd, const char *path) {
 ** UX_STALE_WAIT. Elsewhere the lock is a flock of the directory, tried
 ** without blocking within the same bound, then gone without.
 ** *lock is what stale_unlock releases (-1: nothing). */
+/* the wait for the lock: the call's deadline, at most UX_STALE_WAIT */
+static void stale_wait (ux_deadline *wait, const ux_deadline *d) {
+  ux_deadline_init(wait, (d->timeout < 0 || d->timeout > UX_STALE_WAIT)
+                         ? UX_STALE_WAIT : d->timeout);
+}
+
 #if defined(__linux__)
 
 static void lock_name (ux_addr *a, const struct stat *st) {
@@ -246,8 +252,7 @@ static int stale_lock (const place *p, const struct stat *st, ux_deadline *d,
   int fd, err, step = 1, holder;
   (void)p;
   *lock = -1;
-  ux_deadline_init(&wait, (d->timeout < 0 || d->timeout > UX_STALE_WAIT)
-                          ? UX_STALE_WAIT : d->timeout);
+  stale_wait(&wait, d);
   lock_name(&a, st);
   if ((err = ux_socket(SOCK_STREAM, &fd)) != 0) return err;
   for (holder = -2; ; ) {
@@ -286,8 +291,7 @@ static int stale_lock (const place *p, const struct stat *st, ux_deadline *d,
   (void)st;
   *lock = -1;
   if (p->dir == AT_FDCWD) return 0;
-  ux_deadline_init(&wait, (d->timeout < 0 || d->timeout > UX_STALE_WAIT)
-                          ? UX_STALE_WAIT : d->timeout);
+  stale_wait(&wait, d);
   while (flock(p->dir, LOCK_EX | LOCK_NB) < 0) {
     struct timespec ts = {0, 2000000L};
     if (errno != EWOULDBLOCK && errno != EINTR) return 0;
