@@ -39,11 +39,8 @@ def serve(kind, path, filename):
     if os.path.exists(path):
         os.unlink(path)
     server = socket.socket(socket.AF_UNIX, TYPES[kind])
-    # the path appears only once the socket listens: the spec connects as
-    # soon as it sees the file
-    server.bind(path + ".tmp")
+    server.bind(path)
     server.listen(1)
-    os.rename(path + ".tmp", path)
     conn, _ = server.accept()
     server.close()
     os.unlink(path)
