@@ -5,6 +5,22 @@
 ** the name it was made with (the path for messages and for removing the
 ** socket file). Its kind is fixed when it is made and picks its
 ** metatable ("uxsock.stream", ...). fd == -1 means closed.
+**
+** Who else acts on a handle while a method runs: a finalizer. Any Lua
+** allocation (pushing a string, making a table, growing the stack) can
+** run a step of the collector, and a step can run __gc of any object,
+** which can call any method of any handle: close this one, read from
+** it, grow or free its receive buffer. So, the rule every method keeps:
+**   - No pointer into handle state (h->rb.p, a count, h->fd) is used
+**     after a call that can allocate. The state a call changes is
+**     committed first (bytes taken out of the buffer before the string
+**     is pushed from them), or re-read after (h->fd < 0: closed meanwhile).
+**   - Memory is given back only by code that re-reads the state it frees.
+**   - Copying out of the buffer (lua_pushlstring) is safe: the collector
+**     steps after the copy. The raw allocator (ux_rbuf_space) never runs
+**     the collector.
+** spec/30_finalizers_spec.lua checks it: finalizers that call methods on
+** the handles in use, with the collector stepping at every allocation.
 */
 #ifndef UXSOCK_HANDLE_H
 #define UXSOCK_HANDLE_H
