@@ -36,6 +36,21 @@ function helpers.andnot(a, b)
   return r
 end
 
+-- How many cases a property test or an oracle runs, 'full' being its CI
+-- size: all of them in CI (CI=true) and under ASan, a tenth in make test,
+-- a fiftieth under valgrind (which is 30 times slower); UXSOCK_SCALE (a
+-- fraction) overrides. Never fewer than 'least' (default 10).
+function helpers.cases(full, least)
+  local scale = tonumber(os.getenv("UXSOCK_SCALE"))
+  if not scale then
+    local memcheck = os.getenv("UXSOCK_MEMCHECK")
+    if memcheck == "valgrind" then scale = 0.02
+    elseif memcheck or os.getenv("CI") == "true" then scale = 1
+    else scale = 0.1 end
+  end
+  return math.max(least or 10, math.floor(full * scale))
+end
+
 local counter = 0
 
 -- a fresh private directory under /tmp, removed by helpers.cleanup()
