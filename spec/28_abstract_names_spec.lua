@@ -11,7 +11,7 @@
 -- their raw bytes. Then: messages show a name whole, each NUL inside as
 -- "\0"; 108 bytes with the '@' work everywhere and 109 raise.
 -- A failure names its seed: UXSOCK_SEED=<seed> sh spec/run <this file>
--- repeats the run's names (the generator is the spec's own, the same on
+-- repeats the run's names (h.generator, the same on
 -- every Lua; Python's random.Random for Python's names).
 -- uxsock has no flag telling Linux: as in 06_names_spec.lua, these tests
 -- run everywhere, and elsewhere fail ("abstract socket names need Linux").
@@ -20,19 +20,11 @@ local uxsock = require("uxsock")
 
 local track = h.track
 local PYTHON = os.getenv("PYTHON") or "python3"
-local SEED = tonumber(os.getenv("UXSOCK_SEED")) or (os.time() * 1000 + h.pid()) % 2147483646
+local SEED = h.seed()
 local PROPERTY_NAMES = 5000  -- round trips of the property test
 local PYTHON_NAMES = 1000    -- names through Python, each way
 
--- what a seed gives: r(n) is 0 to n-1 (Park and Miller's generator: the
--- products stay below 2^46, exact in a double, so every Lua agrees)
-local function generator(seed)
-  local x = seed % 2147483646 + 1
-  return function(n)
-    x = x * 16807 % 2147483647
-    return math.floor(x * n / 2147483647)
-  end
-end
+local generator = h.generator
 
 local function hex(s)
   return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))

@@ -125,6 +125,22 @@ function helpers.pid()
   return pid
 end
 
+-- The seed of a property test: UXSOCK_SEED when set (to repeat a failed
+-- run), otherwise a fresh one
+function helpers.seed()
+  return tonumber(os.getenv("UXSOCK_SEED")) or (os.time() * 1000 + helpers.pid()) % 2147483646
+end
+
+-- What a seed gives: r(n) is 0 to n-1 (Park and Miller's generator: the
+-- products stay below 2^46, exact in a double, so every Lua agrees)
+function helpers.generator(seed)
+  local x = seed % 2147483646 + 1
+  return function(n)
+    x = x * 16807 % 2147483647
+    return math.floor(x * n / 2147483647)
+  end
+end
+
 function helpers.uid()
   local f = assert(io.open("/proc/self/status"))
   local uid, gid

@@ -53,7 +53,9 @@ const char *ux_checkbytes (lua_State *L, int idx, size_t *len) {
 }
 
 /* positions as string.sub takes them: i from the start (1) or the end
-** (negative); the range i..j clipped to 1..len, empty when i > j */
+** (negative); the range i..j clipped to 1..len, empty when i > j. An
+** empty range starts where i points, at most at len: sendall reports
+** from + n as the last byte sent, i - 1 when nothing was to send. */
 void ux_range (lua_Integer i, lua_Integer j, size_t len,
                size_t *from, size_t *n) {
   lua_Integer l = (lua_Integer)len;
@@ -61,7 +63,7 @@ void ux_range (lua_Integer i, lua_Integer j, size_t len,
   else if (i == 0) i = 1;
   if (j < 0) j = (j < -l) ? 0 : l + j + 1;
   else if (j > l) j = l;
-  if (i > j) { *from = 0; *n = 0; }
+  if (i > j) { *from = (size_t)(i - 1 < l ? i - 1 : l); *n = 0; }
   else { *from = (size_t)(i - 1); *n = (size_t)(j - i + 1); }
 }
 

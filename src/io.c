@@ -18,12 +18,12 @@
 #include "buffer.h"
 
 /* the bytes data[i..j] of the arguments 2, 3, 4; data is a string or a
-** buffer */
-static const char *checkslice (lua_State *L, size_t *len) {
-  size_t l, from;
+** buffer. *from is the offset of byte i (i - 1 once i is resolved). */
+static const char *checkslice (lua_State *L, size_t *from, size_t *len) {
+  size_t l;
   const char *s = ux_checkbytes(L, 2, &l);
-  ux_checkrange(L, 3, l, &from, len);
-  return s + from;
+  ux_checkrange(L, 3, l, from, len);
+  return s + *from;
 }
 
 size_t ux_checkmax (lua_State *L, int arg) {
@@ -45,8 +45,8 @@ fewer bytes than asked. Never raises SIGPIPE: a closed peer is `EPIPE`.
 */
 int ux_m_send (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED | UX_K(UX_DATAGRAM));
-  size_t len, n;
-  const char *p = checkslice(L, &len);
+  size_t from, len, n;
+  const char *p = checkslice(L, &from, &len);
   ux_deadline d;
   int err;
   ux_deadline_init(&d, h->timeout);
@@ -58,19 +58,23 @@ int ux_m_send (lua_State *L) {
 
 /***
 Sends all of `data` (or `data:sub(i, j)`), within one timeout for the
-whole call.
+whole call. As LuaSocket's `send`, it returns positions in `data`, not
+counts: the index of the last byte sent, so a call cut short resumes
+with `sendall(data, last + 1, j)`, wherever the first call started.
 @function stream:sendall
 @within stream
 @tparam string|buffer data the bytes
 @tparam[opt=1] integer i first byte
 @tparam[opt=-1] integer j last byte
-@return the number of bytes sent
-@fail `nil, msg, code, sent` (how many bytes went before the failure)
+@return the index of the last byte sent (`j`, resolved; `i - 1` when
+`i > j`)
+@fail `nil, msg, code, last`, `last` being the index of the last byte
+sent before the failure (`i - 1` when none went)
 */
 int ux_m_sendall (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED);
-  size_t len, sent = 0;
-  const char *p = checkslice(L, &len);
+  size_t from, len, sent = 0;
+  const char *p = checkslice(L, &from, &len);
   ux_deadline d;
   ux_deadline_init(&d, h->timeout);  /* one budget for the whole call */
   do {
@@ -78,12 +82,12 @@ int ux_m_sendall (lua_State *L) {
     int err = ux_send(h->fd, p + sent, len - sent, NULL, &n, &d);
     if (err != 0) {
       ux_fail(L, 1, "sendall", err);
-      lua_pushinteger(L, (lua_Integer)sent);
+      lua_pushinteger(L, (lua_Integer)(from + sent));
       return 4;
     }
     sent += n;
   } while (sent < len);
-  lua_pushinteger(L, (lua_Integer)sent);
+  lua_pushinteger(L, (lua_Integer)(from + sent));
   return 1;
 }
 

@@ -287,18 +287,11 @@ static int connect_timed (int fd, const ux_addr *a, ux_deadline *d) {
   return err;
 }
 
-int ux_connect (int fd, const ux_addr *a, ux_deadline *d) {
-  int err;
-  if (d->timeout > 0) {
-    if ((err = ux_setnonblocking(fd, 0)) != 0) return err;
-    err = connect_timed(fd, a, d);
-    {
-      int e2 = ux_setnonblocking(fd, 1);
-      if (err == 0) err = e2;
-    }
-    return err;
-  }
+/* one connect as the descriptor's mode makes it: blocking (no timeout),
+** or a try that returns EAGAIN when the server's backlog is full */
+static int connect_now (int fd, const ux_addr *a, ux_deadline *d) {
   for (;;) {
+    int err;
     if (connect(fd, (const struct sockaddr *)&a->sa, a->len) == 0) return 0;
     err = errno;
     if (err == EINTR) {
@@ -310,6 +303,21 @@ int ux_connect (int fd, const ux_addr *a, ux_deadline *d) {
     if (err == EINPROGRESS) err = EAGAIN;
     return err;
   }
+}
+
+/* Every timed call tries before it looks at the clock, so a timeout too
+** small to wait (1e-9) still connects to a server with room, as 0 does;
+** only a full backlog waits, blocked in connect for what is left. */
+int ux_connect (int fd, const ux_addr *a, ux_deadline *d) {
+  int err = connect_now(fd, a, d);
+  if (err != EAGAIN || d->timeout <= 0) return err;
+  if ((err = ux_setnonblocking(fd, 0)) != 0) return err;
+  err = connect_timed(fd, a, d);
+  {
+    int e2 = ux_setnonblocking(fd, 1);
+    if (err == 0) err = e2;
+  }
+  return err;
 }
 
 /* fills the header of one message: its bytes and, maybe, its name */

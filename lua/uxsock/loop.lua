@@ -682,32 +682,21 @@ function methods.accept(self)
   return wrapped(call(self, "accept", "r"))
 end
 
--- where data:sub(i, j) starts and ends, as uxsock reads i and j
-local function range(len, i, j)
-  i, j = i or 1, j or -1
-  if i < 0 then i = (i < -len) and 1 or len + i + 1 elseif i == 0 then i = 1 end
-  if j < 0 then j = (j < -len) and 0 or len + j + 1 elseif j > len then j = len end
-  return i, j
-end
-
 function methods.sendall(self, data, i, j)
   local task = current()
   if not task or self.timeout == 0 then return blocking(self, "sendall", data, i, j) end
   local h = self.handle
-  local n, msg, code, sent = h:sendall(data, i, j)
-  if n or code ~= EAGAIN then return n, msg, code, sent end
-  local first, last = range(#data, i, j)
-  local total = sent
+  -- sendall reports the index of the last byte sent: go on after it
+  local n, msg, code, last = h:sendall(data, i, j)
+  if n or code ~= EAGAIN then return n, msg, code, last end
   local deadline = self.timeout and now() + self.timeout
   while true do
     local res = await(task, self.fd, h, "w", deadline)
     if h:isclosed() then res = CLOSED end
-    if res == TIMEOUT then return nil, timedout(msg), ETIMEDOUT, total end
-    if res == CLOSED then return nil, closedmsg(msg), EPIPE, total end
-    n, msg, code, sent = h:sendall(data, first + total, last)
-    if n then return total + n end
-    total = total + sent
-    if code ~= EAGAIN then return nil, msg, code, total end
+    if res == TIMEOUT then return nil, timedout(msg), ETIMEDOUT, last end
+    if res == CLOSED then return nil, closedmsg(msg), EPIPE, last end
+    n, msg, code, last = h:sendall(data, last + 1, j)
+    if n or code ~= EAGAIN then return n, msg, code, last end
   end
 end
 
