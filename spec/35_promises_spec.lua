@@ -215,3 +215,117 @@ describe("sendall's positions", function()
     assert.is_true(resumed > cases / 10, "too few cases sent in pieces: " .. resumed)
   end)
 end)
+
+-- One rule for an integer, on every Lua and for every argument and option
+-- field that is only an integer: what Lua 5.4's luaL_checkinteger takes
+-- (4, 4.0, "4", "0x4"); 4.5, "4.5", "four" and true raise, naming the
+-- argument. Where an argument may be of several types, the type decides,
+-- as in io: read("4") is a format (invalid), not a count.
+describe("an integer argument", function()
+  after_each(h.cleanup)
+
+  -- each case makes its call with as(n) for the integer n it passes, and
+  -- returns true when the call took it as n
+  local cases = {
+    ["recv max"] = function(as)
+      local a, b = pair("stream")
+      assert(a:send("hello"))
+      return b:recv(as(4)) == "hell"
+    end,
+    ["recvmany n"] = function(as)
+      local a, b = pair("datagram")
+      for k = 1, 5 do assert(a:send(tostring(k))) end
+      return #b:recvmany(as(4)) == 4
+    end,
+    ["recvfds maxfds"] = function(as)
+      local a, b = pair("stream")
+      assert(a:sendfds("x", { io.stdin }))
+      local _, fds = b:recvfds(nil, as(1))
+      for _, f in ipairs(fds) do if io.type(f) then f:close() end end
+      return #fds == 1
+    end,
+    ["send i"] = function(as)
+      local a, b = pair("stream")
+      return a:send("abcdef", as(4)) == 3 and b:recv() == "def"
+    end,
+    ["sendall j"] = function(as)
+      local a, b = pair("stream")
+      return a:sendall("abcdef", 1, as(4)) == 4 and b:recv() == "abcd"
+    end,
+    ["buffer size"] = function(as) return #uxsock.buffer(as(4)) == 4 end,
+    ["buffer:sub i"] = function(as)
+      local b = uxsock.buffer(6)
+      b:fill("abcdef")
+      return b:sub(as(4)) == "def"
+    end,
+    ["buffer:fill at"] = function(as)
+      local b = uxsock.buffer(6)
+      b:fill("x", as(4))
+      return b:sub(4, 4) == "x"
+    end,
+    ["setoption value"] = function(as)
+      local a = pair("stream")
+      return a:setoption("rcvlowat", as(4)) and a:getoption("rcvlowat") == 4
+    end,
+    ["fromfd fd"] = function(as)
+      -- a poller's descriptor is not a socket: taken, the system refuses it
+      local p = track(uxsock.poller())
+      local s, _, code = uxsock.fromfd(as(p:getfd()))
+      return s == nil and code == uxsock.ENOTSOCK
+    end,
+    ["listen backlog"] = function(as)
+      return track(assert(uxsock.listen(h.sockpath("int"), { backlog = as(4) }))) and true
+    end,
+    ["listen mode"] = function(as)
+      local path = h.sockpath("mode")
+      track(assert(uxsock.listen(path, { mode = as(420) })))
+      return h.filemode(path) == 420
+    end,
+    ["poller:wait max"] = function(as)
+      local p = track(uxsock.poller())
+      local a = pair("stream")
+      p:add(a, "w")
+      return p:wait(0, as(4)) ~= nil
+    end,
+  }
+
+  local function same(n) return n end
+  local good = {
+    ["an integer"] = same,
+    ["an integral float"] = function(n) return n + 0.0 end,
+    ["a decimal string"] = function(n) return tostring(n) end,
+    ["a hexadecimal string"] = function(n) return string.format("0x%x", n) end,
+    ["a string with spaces"] = function(n) return " " .. n .. " " end,
+  }
+  local bad = { 4.5, "4.5", "four", true }
+
+  local names = {}
+  for name in pairs(cases) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    it("takes 4, 4.0, \"4\" and \"0x4\" alike for " .. name .. ", and refuses the rest", function()
+      for how, as in pairs(good) do
+        local ok, r = pcall(cases[name], as)
+        assert.is_true(ok and r, name .. " with " .. how .. ": " .. tostring(r))
+      end
+      for _, v in ipairs(bad) do
+        local ok, msg = pcall(cases[name], function() return v end)
+        assert.is_false(ok, name .. " took " .. tostring(v))
+        assert.matches("bad argument #%d", tostring(msg))
+      end
+    end)
+  end
+
+  it("where it may be of several types, a string is not a number", function()
+    local a, b = pair("stream")
+    for _, fd in ipairs({ a:getfd(), a:getfd() + 0.0 }) do  -- a descriptor or an object
+      assert.equal(1, select(2, uxsock.poll({ { fd, "w" } }, 0)))
+    end
+    assert.error_matches(function() uxsock.poll({ { tostring(a:getfd()), "w" } }, 0) end,
+                         "bad argument #1 to '[%w.]*poll' %(items%[1%]: uxsock handle, Lua file or descriptor expected, got string%)")
+    assert.error_matches(function() uxsock.poll({ { 1.5, "w" } }, 0) end, "bad argument #1")
+    assert(a:send("abcd"))
+    assert.equal("ab", b:read(2.0))
+    assert.error_matches(function() b:read("2") end, "invalid format")
+  end)
+end)

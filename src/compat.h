@@ -8,8 +8,11 @@
 **          handle (ux_newudata, ux_getuv, ux_setuv); on 5.1/5.2 it must be
 **          a table, so the value is kept at [1] of a small table
 **   5.3-   luaL_pushfail, luaL_argexpected
-**   5.2-   lua_isinteger; luaL_checkinteger and luaL_optinteger that
-**          refuse 1.5 as 5.3 does (numbers are doubles there);
+**   5.2-   luaL_checkinteger and luaL_optinteger that
+**          take what 5.3 takes (4, 4.0, "4") and refuse 1.5 (numbers
+**          are doubles there);
+**   all    ux_tointegerx, 5.3's lua_tointegerx: the one rule for an
+**          integer, be it an argument or an option field (handle.h);
 **          lua_getfield and lua_rawgetp returning the type
 **   5.1    lua_absindex, lua_rawgetp/lua_rawsetp, luaL_setfuncs,
 **          luaL_setmetatable, luaL_testudata, luaL_buffinitsize and
@@ -108,24 +111,36 @@ static inline int ux_typeerror (lua_State *L, int arg, const char *tname) {
 #endif
 
 
-#if LUA_VERSION_NUM < 503
-
-static inline int ux_isinteger (lua_State *L, int idx) {
-  lua_Number n;
-  if (lua_type(L, idx) != LUA_TNUMBER) return 0;
-  n = lua_tonumber(L, idx);
-  return n == floor(n) && n >= -9007199254740992.0 && n <= 9007199254740992.0;
+#if LUA_VERSION_NUM >= 503
+static inline int ux_tointegerx (lua_State *L, int idx, lua_Integer *v) {
+  int ok;
+  lua_Integer n = lua_tointegerx(L, idx, &ok);
+  if (ok) *v = n;
+  return ok;
 }
-#define lua_isinteger(L, idx)  ux_isinteger(L, idx)
+#else
+
+/* 5.3's lua_tointegerx: a number or a numeric string with an integral
+** value in range; 0 (and *v untouched) for anything else */
+static inline int ux_tointegerx (lua_State *L, int idx, lua_Integer *v) {
+  lua_Number n;
+  if (!lua_isnumber(L, idx)) return 0;  /* numbers and numeric strings */
+  n = lua_tonumber(L, idx);
+  if (n != floor(n) || n < -9223372036854775808.0 || n >= 9223372036854775808.0)
+    return 0;
+  *v = (lua_Integer)n;
+  return 1;
+}
 
 static inline lua_Integer ux_checkinteger (lua_State *L, int arg) {
-  if (!ux_isinteger(L, arg)) {
-    if (lua_type(L, arg) == LUA_TNUMBER || lua_isnumber(L, arg))
+  lua_Integer v = 0;
+  if (!ux_tointegerx(L, arg, &v)) {
+    if (lua_isnumber(L, arg))
       luaL_argerror(L, arg, "number has no integer representation");
     else
       ux_typeerror(L, arg, "number");
   }
-  return (lua_Integer)lua_tonumber(L, arg);
+  return v;
 }
 #define luaL_checkinteger(L, arg)  ux_checkinteger(L, arg)
 #define luaL_optinteger(L, arg, def) \

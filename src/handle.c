@@ -258,7 +258,7 @@ int ux_settimeout (ux_handle *h, double t) {
 static double totimeout (lua_State *L, int idx, int arg, const char *what) {
   double t;
   if (lua_isnoneornil(L, idx)) return -1;
-  if (lua_type(L, idx) != LUA_TNUMBER)
+  if (!lua_isnumber(L, idx))  /* numbers and numeric strings */
     luaL_argerror(L, arg, lua_pushfstring(L, "%s: number or nil expected, "
                   "got %s", what, luaL_typename(L, idx)));
   t = (double)lua_tonumber(L, idx);
@@ -308,6 +308,8 @@ int ux_optfield (lua_State *L, int opts, const char *key, int type) {
   int t;
   if (lua_isnoneornil(L, opts)) { lua_pushnil(L); return LUA_TNIL; }
   t = lua_getfield(L, opts, key);
+  if (type == LUA_TNUMBER && t == LUA_TSTRING && lua_isnumber(L, -1))
+    t = LUA_TNUMBER;  /* "4" is a number, as for an argument */
   if (t != LUA_TNIL && t != type && type != LUA_TNONE)
     luaL_argerror(L, opts, lua_pushfstring(L, "opts.%s: %s expected, got %s",
                   key, lua_typename(L, type), luaL_typename(L, -1)));
@@ -354,13 +356,12 @@ int ux_opttype (lua_State *L, int opts, int allowed, int def) {
 
 /* opts.mode: permission bits of a socket file, or -1 */
 int ux_optmode (lua_State *L, int opts) {
-  lua_Integer mode;
+  lua_Integer mode = 0;
   if (ux_optfield(L, opts, "mode", LUA_TNUMBER) == LUA_TNIL) {
     lua_pop(L, 1);
     return -1;
   }
-  mode = lua_tointeger(L, -1);
-  if (!lua_isinteger(L, -1) || mode < 0 || mode > 0777)
+  if (!ux_tointegerx(L, -1, &mode) || mode < 0 || mode > 0777)
     luaL_argerror(L, opts, "opts.mode: permission bits (0 to 0777) expected");
   lua_pop(L, 1);
   return (int)mode;
@@ -586,8 +587,8 @@ int ux_tofd (lua_State *L, int idx) {
   int isfile;
   FILE *f;
   if (lua_type(L, idx) == LUA_TNUMBER) {
-    lua_Integer fd = lua_tointeger(L, idx);
-    if (lua_isinteger(L, idx) && fd >= 0 && fd <= 0x7fffffff) return (int)fd;
+    lua_Integer fd;
+    if (ux_tointegerx(L, idx, &fd) && fd >= 0 && fd <= 0x7fffffff) return (int)fd;
   }
   else if ((h = ux_tohandle(L, idx)) != NULL)
     return h->fd;

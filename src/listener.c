@@ -44,8 +44,7 @@ static int l_listen (lua_State *L) {
   mode = ux_optmode(L, 2);
   unlink = ux_optboolean(L, 2, "unlink", 1);
   if (ux_optfield(L, 2, "backlog", LUA_TNUMBER) != LUA_TNIL) {
-    backlog = lua_tointeger(L, -1);
-    luaL_argcheck(L, lua_isinteger(L, -1) && backlog >= 0 &&
+    luaL_argcheck(L, ux_tointegerx(L, -1, &backlog) && backlog >= 0 &&
                   backlog <= INT_MAX, 2,
                   "opts.backlog: integer from 0 to INT_MAX expected");
   }
