@@ -322,7 +322,8 @@ describe("an integer argument", function()
       assert.equal(1, select(2, uxsock.poll({ { fd, "w" } }, 0)))
     end
     assert.error_matches(function() uxsock.poll({ { tostring(a:getfd()), "w" } }, 0) end,
-                         "bad argument #1 to '[%w.]*poll' %(items%[1%]: uxsock handle, Lua file or descriptor expected, got string%)")
+                         "bad argument #1 to '[%w.]*poll' %(items%[1%]: uxsock handle, " ..
+                         "Lua file or descriptor expected, got string%)")
     assert.error_matches(function() uxsock.poll({ { 1.5, "w" } }, 0) end, "bad argument #1")
     assert(a:send("abcd"))
     assert.equal("ab", b:read(2.0))
