@@ -112,4 +112,47 @@ describe("uxsock.with", function()
       b:close()
     end)
   end
+
+  -- a host may open uxsock before the base and io libraries (luaL_requiref
+  -- first): 'with' takes nothing from them when the module opens
+  it("works in a module opened before the base and io libraries", function()
+    local saved = { pcall = pcall, error = error, type = type, getmetatable = getmetatable,
+                    io = io }
+    local loaded = package.loaded.uxsock
+    local G = _G
+    package.loaded.uxsock = nil
+    G.pcall, G.error, G.type, G.getmetatable, G.io = nil, nil, nil, nil, nil
+    local ok, fresh = saved.pcall(require, "uxsock")  -- a new module table
+    for k, v in next, saved do G[k] = v end
+    package.loaded.uxsock = loaded
+    assert.is_true(ok, tostring(fresh))
+    assert.is_false(fresh == uxsock)
+    local a, b = fresh.socketpair()
+    local caught, err = pcall(fresh.with, a, function() error("inside", 0) end)
+    assert.is_false(caught)
+    assert.equal("inside", err)
+    assert.equal("closed stream", fresh.type(a))  -- closed though fn raised
+    b:close()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    assert.equal(7, fresh.with(f, function(file) file:close() return 7 end))
+    assert.equal("closed file", io.type(f))  -- fn closed it: not closed twice
+    f = assert(io.open(path, "w"))
+    fresh.with(f, function(file) file:write("x") end)
+    assert.equal("closed file", io.type(f))  -- a file is known as a file
+    os.remove(path)
+  end)
+
+  it("says what it lacks when the base library never came", function()
+    local saved = pcall
+    local a, b = uxsock.socketpair()
+    _G.pcall = nil
+    local ok, err = saved(uxsock.with, a, function() end)
+    _G.pcall = saved
+    assert.is_false(ok)
+    assert.matches("uxsock.with needs the base library's pcall", err)
+    assert.equal("stream", uxsock.type(a))  -- fn never ran: the handle is the caller's
+    a:close()
+    b:close()
+  end)
 end)

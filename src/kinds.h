@@ -30,6 +30,6 @@ void ux_open_poll (lua_State *L);     /* poll.c: the poller's metatable */
 void ux_open_kinds (lua_State *L);
 
 /* pushes uxsock.with (with.c); 'type' is the index of uxsock.type */
-void ux_push_with (lua_State *L, int type);
+void ux_push_with (lua_State *L);
 
 #endif

@@ -170,10 +170,8 @@ UXSOCK_API int luaopen_uxsock (lua_State *L) {
   lua_pushcfunction(L, l_index);
   lua_setfield(L, -2, "__index");
   lua_setmetatable(L, -2);
-  lua_getfield(L, -1, "type");
-  ux_push_with(L, -1);
-  lua_setfield(L, -3, "with");
-  lua_pop(L, 1);
+  ux_push_with(L);
+  lua_setfield(L, -2, "with");
   return 1;
 }
 
