@@ -11,6 +11,7 @@
 ** string in (fill), all with string.sub's rules for positions.
 */
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "buffer.h"
@@ -211,7 +212,9 @@ bytes themselves come out with `sub`.
 @return a string
 */
 static int b_tostring (lua_State *L) {
-  lua_pushfstring(L, BUFFER_META " (%d bytes)", (int)checkbuffer(L, 1)->size);
+  char size[24];  /* lua_pushfstring has no format for size_t */
+  (void)snprintf(size, sizeof(size), "%zu", checkbuffer(L, 1)->size);
+  lua_pushfstring(L, BUFFER_META " (%s bytes)", size);
   return 1;
 }
 

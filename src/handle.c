@@ -397,14 +397,17 @@ void ux_checkaddr (lua_State *L, int arg, ux_addr *a) {
     case UX_ADDR_EMPTY:
       luaL_argerror(L, arg, "empty socket name");
       break;
-    case UX_ADDR_TOOLONG:
+    case UX_ADDR_TOOLONG: {
+      char n[24];  /* lua_pushfstring has no format for size_t */
+      (void)snprintf(n, sizeof(n), "%zu", len);
       if (name[0] == '@' || name[0] == '\0')
         luaL_argerror(L, arg, lua_pushfstring(L, "abstract socket name too "
-                      "long (%d bytes, the limit is %d with its '@')",
-                      (int)len, (int)UX_ABSTRACT_MAX));
-      luaL_argerror(L, arg, lua_pushfstring(L, "socket name too long (%d "
-                    "bytes, the limit is %d)", (int)len, (int)UX_PATH_MAX));
+                      "long (%s bytes, the limit is %d with its '@')",
+                      n, (int)UX_ABSTRACT_MAX));
+      luaL_argerror(L, arg, lua_pushfstring(L, "socket name too long (%s "
+                    "bytes, the limit is %d)", n, (int)UX_PATH_MAX));
       break;
+    }
     case UX_ADDR_NUL:
       luaL_argerror(L, arg, "socket path contains a NUL byte");
       break;
