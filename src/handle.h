@@ -52,10 +52,12 @@ enum ux_kind { UX_LISTENER, UX_STREAM, UX_SEQPACKET, UX_DATAGRAM, UX_NKINDS };
 /* received bytes not yet given to Lua: p[pos .. pos+len). 'takes'
 ** counts the calls that took bytes out: a reader that made strings from
 ** the bytes before taking them tells by it whether a finalizer took some
-** meanwhile. */
+** meanwhile. 'noline': the first bytes that hold no newline, searched by
+** an earlier read, so a long line coming in pieces is searched once. */
 typedef struct ux_rbuf {
   char *p;
   size_t cap, pos, len;
+  size_t noline;
   unsigned takes;
 } ux_rbuf;
 

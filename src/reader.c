@@ -45,6 +45,7 @@ char *ux_rbuf_space (lua_State *L, ux_rbuf *rb, size_t need) {
 void ux_rbuf_consume (lua_State *L, ux_rbuf *rb, size_t n) {
   rb->pos += n;
   rb->len -= n;
+  rb->noline = rb->noline > n ? rb->noline - n : 0;
   rb->takes++;
   if (rb->len == 0) {
     rb->pos = 0;

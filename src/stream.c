@@ -164,12 +164,15 @@ static int readformats (lua_State *L, ux_handle *h, int first, int nf,
     if (h->fd < 0) return luaL_error(L, "attempt to use a closed stream");
     for (k = 0; k < nf; k++) {
       rformat f;
-      size_t seen = 0, *r = res + 2 * k;
+      size_t seen = off == 0 ? rb->noline : 0, *r = res + 2 * k;
       int st, err = 0;
       checkformat(L, first + k, &f);
-      while ((st = scan(&f, bufat(rb, off), rb->len - off, eof, limit,
-                        &seen, &r[0], &r[1])) == S_NEED) {
-        size_t want = READ_CHUNK, avail = rb->len - off;
+      for (;;) {
+        size_t avail = rb->len - off, want = READ_CHUNK;
+        st = scan(&f, bufat(rb, off), avail, eof, limit, &seen, &r[0], &r[1]);
+        if (off == 0 && f.kind != F_COUNT && f.kind != F_ALL)
+          rb->noline = seen;  /* for the next try, if this one stops */
+        if (st != S_NEED) break;
         if (f.kind == F_COUNT && f.n > avail + READ_CHUNK)
           want = f.n - avail < READ_STEP ? f.n - avail : READ_STEP;
         err = fill(L, h, want, &d);
