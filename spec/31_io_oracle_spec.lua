@@ -160,7 +160,9 @@ end
 
 local function describe_call(c)
   local t = {}
-  for i, f in ipairs(c.fmts) do t[i] = type(f) == "string" and string.format("%q", f) or tostring(f) end
+  for i, f in ipairs(c.fmts) do
+    t[i] = type(f) == "string" and string.format("%q", f) or tostring(f)
+  end
   return c.what .. "(" .. table.concat(t, ", ") .. ")"
 end
 
@@ -294,13 +296,15 @@ local function compare(calls, want, got)
     for k = 1, math.max(#w, #g) do
       local ended = c.what == "lines" and w[k] and g[k] and loopend(w[k]) and g[k].n == 0
       if not ended and (not w[k] or not g[k] or not same(w[k], g[k])) then
-        return string.format("call %d, %s, result %d: io gives %s, uxsock %s", i, describe_call(c), k,
-                             w[k] and showall(w[k]) or "no more", g[k] and showall(g[k]) or "no more")
+        return string.format("call %d, %s, result %d: io gives %s, uxsock %s", i,
+                             describe_call(c), k, w[k] and showall(w[k]) or "no more",
+                             g[k] and showall(g[k]) or "no more")
       end
     end
   end
   if want.rest ~= got.rest then
-    return string.format("what remains after the calls: io %s, uxsock %s", show(want.rest), show(got.rest))
+    return string.format("what remains after the calls: io %s, uxsock %s", show(want.rest),
+                         show(got.rest))
   end
 end
 
@@ -310,9 +314,10 @@ end
 local function context(i, seed, shape, bytes, calls, what)
   local t = {}
   for k, c in ipairs(calls) do t[k] = describe_call(c) end
-  return string.format("case %d, seed %d (UXSOCK_SEED=%d repeats it), %s stream of %d bytes%s: %s\n" ..
-                       "calls: %s", i, seed, seed, shape, #bytes,
-                       #bytes <= 64 and " (hex " .. hex(bytes) .. ")" or "", what, table.concat(t, "; "))
+  return string.format("case %d, seed %d (UXSOCK_SEED=%d repeats it), %s stream of %d " ..
+                       "bytes%s: %s\ncalls: %s", i, seed, seed, shape, #bytes,
+                       #bytes <= 64 and " (hex " .. hex(bytes) .. ")" or "", what,
+                       table.concat(t, "; "))
 end
 
 -- a case: the stream and program, with NULs out of line reads where
@@ -443,6 +448,7 @@ describe("stream reads against io", function()
     local out, rc = job:wait(20)
     assert(ok, err)
     assert.equal(0, rc, out)
-    print(string.format("[io oracle] %d cases through a writer process, seed %d", CHILD_CASES, seed))
+    print(string.format("[io oracle] %d cases through a writer process, seed %d",
+                        CHILD_CASES, seed))
   end)
 end)

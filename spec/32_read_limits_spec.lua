@@ -55,12 +55,6 @@ local function feeder(a, b, bytes, r)
   return f
 end
 
--- the peak memory of this process, in bytes
-local function hwm()
-  local status = assert(h.readfile("/proc/self/status"))
-  return tonumber(status:match("VmHWM:%s*(%d+) kB")) * 1024
-end
-
 describe("the \"crlf\" format", function()
   after_each(h.close_tracked)
 
@@ -134,7 +128,7 @@ describe("readlimit", function()
     h.cleanup()
   end)
 
-  it("is 4 MiB by default, set per handle, and passed from a listener to what it accepts", function()
+  it("is 4 MiB by default, set per handle, passed from a listener to what it accepts", function()
     local a, b = pair()
     assert.equal(4 * MiB, a:getoption("readlimit"))
     assert.is_true(a:setoption("readlimit", 100))
@@ -267,7 +261,8 @@ describe("readlimit", function()
         local fmt = ({ "L", "l", "crlf" })[1 + r(3)]
         local got, _, code = f.read(fmt)
         if #line <= limit then
-          local want = fmt == "L" and line or fmt == "l" and line:sub(1, -2) or line:gsub("\r?\n$", "")
+          local want = fmt == "L" and line or fmt == "l" and line:sub(1, -2)
+                       or line:gsub("\r?\n$", "")
           assert.equal(want, got, ctx .. ", line " .. k)
         else
           assert.is_nil(got, ctx .. ", line " .. k)
@@ -279,7 +274,8 @@ describe("readlimit", function()
       assert.equal(uxsock.EOF, select(3, f.read("l")), ctx)
       h.close_tracked()
     end
-    print(string.format("[readlimit] %d streams, %d lines refused, seed %d", cases, refused, SEED + 2))
+    print(string.format("[readlimit] %d streams, %d lines refused, seed %d", cases, refused,
+                        SEED + 2))
     assert.is_true(refused > 0)
   end)
 
@@ -478,8 +474,9 @@ describe("reads that finalizers interrupt", function()
                                                           seed, SEED, out))
     local records, finreads, during = out:match("^ok%s+(%d+)%s+(%d+)%s+(%d+)")
     assert(records, out)
-    print(string.format("[read finalizers] %d cases, %s records, %s finalizer reads, %s finalizers " ..
-                        "inside a read, seed %d", cases, records, finreads, during, seed))
+    print(string.format("[read finalizers] %d cases, %s records, %s finalizer reads, %s " ..
+                        "finalizers inside a read, seed %d", cases, records, finreads, during,
+                        seed))
     assert.is_true(tonumber(during) > cases, "finalizers rarely ran inside a read")
   end)
 end)
