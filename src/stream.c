@@ -234,22 +234,23 @@ static int checkformats (lua_State *L) {
 
 /***
 Reads through the handle's buffer, as Lua's `file:read` does (see
-Differences from io): each format gives one value, a count `n` up to
-`n` bytes (fewer only at end of stream; `0` gives `""`, or end of stream
-if nothing is left); `"l"` (the default) the next line without its
-newline, `"L"` with it, `"crlf"` without its CR LF or LF (for CRLF
-protocols); `"a"` everything to end of stream (maybe `""`). At end of
-stream the format that finds nothing gives `nil`, after the values
-before it. A line, or the stream for `"a"`, longer than the handle's
-`readlimit` (default 4 MiB, see `setoption`) fails with `EMSGSIZE`.
-Any failure but end of stream takes nothing: the bytes received stay
-for the next read (or `recv`), also the values before.
+Reading streams): one value per format. A count `n` gives `n` bytes,
+fewer only at end of stream (`0` gives `""` while a byte is left);
+`"l"` (the default) the next line without its newline, `"L"` with it,
+`"crlf"` without its CR LF or LF; `"a"` everything to end of stream
+(maybe `""`). At end of stream the first format that finds nothing gives
+`nil`, and the ones after it are not read. A line, or the stream for
+`"a"`, longer than the handle's `readlimit` (4 MiB unless set) fails
+with `EMSGSIZE`. A failure other than end of stream takes nothing:
+every byte stays for the next read or `recv`, those of the formats
+before it too.
 @function stream:read
 @within stream
-@tparam[opt="l"] integer|string ... formats: counts, `"l"`, `"L"`, `"crlf"` or `"a"`
+@tparam[opt="l"] integer|string fmt a count, `"l"`, `"L"`, `"crlf"` or `"a"`
+@param ... more formats
 @return a value per format
-@eof `nil, msg, EOF` in place of the first value that found nothing
-@fail `nil, msg, code` (`EMSGSIZE` at the limit)
+@eof the values before, then `nil, msg, EOF`
+@fail `nil, msg, code` (`EMSGSIZE` over the `readlimit`)
 */
 static int s_read (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_K(UX_STREAM));
@@ -283,7 +284,8 @@ An iterator for a generic `for`, as `file:lines(...)`: each step is
 failure (a timeout, the `readlimit`) raises its message.
 @function stream:lines
 @within stream
-@tparam[opt="l"] integer|string ... formats, as for `read`
+@tparam[opt="l"] integer|string fmt a format, as for `read`
+@param ... more formats
 @return an iterator
 */
 static int s_lines (lua_State *L) {
