@@ -44,6 +44,7 @@ ux_handle *ux_newhandle (lua_State *L, int kind) {
   h->fd = -1;
   h->kind = (unsigned char)kind;
   h->timeout = -1;
+  h->readlimit = UX_READLIMIT;
   luaL_setmetatable(L, metanames[kind]);
   return h;
 }

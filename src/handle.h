@@ -42,10 +42,23 @@ enum ux_kind { UX_LISTENER, UX_STREAM, UX_SEQPACKET, UX_DATAGRAM, UX_NKINDS };
 /* the error code for end of stream: not an errno, so never confused */
 #define UX_EOF  (-1)
 
-/* received bytes not yet given to Lua: p[pos .. pos+len) */
+/* a new handle's readlimit (stream.c): the longest line, and the most
+** bytes of a read to end of stream, that a peer can make it buffer */
+#if !defined(UX_READLIMIT)
+#define UX_READLIMIT  ((size_t)4 << 20)
+#endif
+#define UX_NOLIMIT    ((size_t)-1)
+
+/* received bytes not yet given to Lua: p[pos .. pos+len). 'takes'
+** counts the calls that took bytes out: a reader that made strings from
+** the bytes before taking them tells by it whether a finalizer took some
+** meanwhile. 'noline': the first bytes that hold no newline, searched by
+** an earlier read, so a long line coming in pieces is searched once. */
 typedef struct ux_rbuf {
   char *p;
   size_t cap, pos, len;
+  size_t noline;
+  unsigned takes;
 } ux_rbuf;
 
 typedef struct ux_handle {
@@ -54,6 +67,7 @@ typedef struct ux_handle {
   unsigned char owns_file;  /* close removes the socket file it bound */
   unsigned char child;      /* listeners: the kind accept() makes */
   double timeout;           /* seconds; < 0 blocks forever */
+  size_t readlimit;         /* streams: longest line or "a" read */
   ux_sockfile file;         /* the socket file made, if owns_file */
   ux_rbuf rb;
 } ux_handle;

@@ -82,6 +82,7 @@ static int m_accept (lua_State *L) {
   ux_handle *c = ux_newhandle(L, h->child);
   ux_deadline d;
   int err;
+  c->readlimit = h->readlimit;
   ux_pushname(L, 1);  /* the listener's name, for messages */
   ux_setname(L, -2, -1);
   lua_pop(L, 1);

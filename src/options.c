@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -25,11 +26,12 @@
 #define SO_PASSCRED  (-1)  /* Linux only */
 #endif
 
-enum { O_INT, O_BOOL, O_TYPE, O_INQ, O_OUTQ };
+enum { O_INT, O_BOOL, O_TYPE, O_INQ, O_OUTQ, O_LIMIT };
 
 typedef struct option {
   const char *name;
-  int how;        /* O_INT, O_BOOL: a socket option; others read-only */
+  int how;        /* O_INT, O_BOOL: a socket option; O_LIMIT the
+                  ** handle's own; others read-only */
   int optname;    /* at SOL_SOCKET; -1 where the system lacks it */
   int readonly;
 } option;
@@ -44,6 +46,7 @@ static const option options[] = {
   {"type", O_TYPE, SO_TYPE, 1},
   {"nread", O_INQ, 0, 1},
   {"nwrite", O_OUTQ, 0, 1},
+  {"readlimit", O_LIMIT, 0, 0},
   {NULL, 0, 0, 0}
 };
 
@@ -65,12 +68,34 @@ static const option *checkoption (lua_State *L) {
   return NULL;
 }
 
+/* readlimit: of streams, and of listeners for the streams they accept */
+static ux_handle *checklimited (lua_State *L) {
+  return ux_checkhandle(L, 1, UX_K(UX_STREAM) | UX_K(UX_LISTENER));
+}
+
+/* setoption(name, n): an integer >= 1, or math.huge for no limit */
+static int setlimit (lua_State *L) {
+  ux_handle *h = checklimited(L);
+  lua_Number x = luaL_checknumber(L, 3);
+  if (x == (lua_Number)HUGE_VAL) h->readlimit = UX_NOLIMIT;
+  else {
+    lua_Integer v = luaL_checkinteger(L, 3);
+    luaL_argcheck(L, v >= 1, 3, "readlimit must be at least 1");
+    h->readlimit = (size_t)v;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /***
 Sets a socket option by name: `"sndbuf"` and `"rcvbuf"` (bytes; Linux
 doubles the figure for its bookkeeping, and `getoption` shows that),
 `"rcvlowat"` (bytes a stream `recv` waits for), `"passcred"` (Linux:
 every message received carries its sender's credentials, see
-`recvcred`). The others `getoption` knows are read-only.
+`recvcred`), `"readlimit"` (streams: the longest line, and the most
+bytes of an `"a"` read, that `read` and `lines` take, `math.huge` for
+none; default 4 MiB; a listener passes its own to the streams it
+accepts). The others `getoption` knows are read-only.
 @function handle:setoption
 @within handle
 @tparam string name the option
@@ -85,6 +110,7 @@ static int h_setoption (lua_State *L) {
   if (o->readonly)
     return luaL_argerror(L, 2, lua_pushfstring(L, "option '%s' is read-only",
                                                o->name));
+  if (o->how == O_LIMIT) return setlimit(L);
   if (o->how == O_BOOL) {
     luaL_checktype(L, 3, LUA_TBOOLEAN);
     value = lua_toboolean(L, 3);
@@ -119,6 +145,12 @@ static int h_getoption (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_ANY);
   const option *o = checkoption(L);
   int value, err;
+  if (o->how == O_LIMIT) {
+    h = checklimited(L);
+    if (h->readlimit == UX_NOLIMIT) lua_pushnumber(L, (lua_Number)HUGE_VAL);
+    else lua_pushinteger(L, (lua_Integer)h->readlimit);
+    return 1;
+  }
   if (o->optname < 0) return ux_fail(L, 1, "getoption", ENOTSUP);
   if (o->how == O_INQ || o->how == O_OUTQ)
     err = ux_queued(h->fd, o->how == O_OUTQ, &value);

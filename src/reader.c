@@ -45,13 +45,18 @@ char *ux_rbuf_space (lua_State *L, ux_rbuf *rb, size_t need) {
 void ux_rbuf_consume (lua_State *L, ux_rbuf *rb, size_t n) {
   rb->pos += n;
   rb->len -= n;
+  rb->noline = rb->noline > n ? rb->noline - n : 0;
+  rb->takes++;
   if (rb->len == 0) {
     rb->pos = 0;
     if (rb->cap > RBUF_KEEP) ux_rbuf_free(L, rb);
   }
 }
 
+/* freeing drops the bytes: a take too */
 void ux_rbuf_free (lua_State *L, ux_rbuf *rb) {
+  unsigned takes = rb->takes;
   if (rb->p != NULL) (void)rbuf_realloc(L, rb->p, rb->cap, 0);
   memset(rb, 0, sizeof(*rb));
+  rb->takes = takes + 1;
 }

@@ -7,6 +7,8 @@
 ** the methods only they have. Streams also read exact counts, lines and
 ** everything to the end, through the handle's read buffer (reader.c).
 */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -14,12 +16,90 @@
 #include "io.h"
 #include "kinds.h"
 
-#define READ_CHUNK  4096  /* room asked for before each receive */
-
 
 /* {======================================================
 ** Buffered reads (streams)
 ** ======================================================= */
+
+#define READ_CHUNK  4096   /* room asked for before each receive */
+#define READ_STEP   65536  /* the most room a count asks for at once */
+#define MAXFORMATS  250    /* formats a lines() iterator keeps, as io's */
+
+/* what a format asks for: a count of bytes, a line (without its newline,
+** with it, without its CR LF or LF), or everything to end of stream */
+enum { F_COUNT, F_LINE, F_LINENL, F_CRLF, F_ALL };
+
+typedef struct rformat {
+  int kind;
+  size_t n;  /* F_COUNT */
+} rformat;
+
+/* the format at idx; raises for one that is not a format. For one that
+** was checked before it neither raises nor allocates. */
+static void checkformat (lua_State *L, int idx, rformat *f) {
+  const char *s;
+  f->n = 0;
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    lua_Integer n = luaL_checkinteger(L, idx);
+    luaL_argcheck(L, n >= 0, idx, "count must not be negative");
+    f->kind = F_COUNT;
+    f->n = (size_t)n;
+    return;
+  }
+  s = luaL_checkstring(L, idx);  /* a string: nothing is converted */
+  if (*s == '*') s++;  /* "*l" as in Lua 5.1 */
+  if (strcmp(s, "crlf") == 0) { f->kind = F_CRLF; return; }
+  switch (*s) {  /* as io, the first letter names the format */
+    case 'l': f->kind = F_LINE; return;
+    case 'L': f->kind = F_LINENL; return;
+    case 'a': f->kind = F_ALL; return;
+    case 'n':
+      luaL_argerror(L, idx, "format 'n' is not supported on streams "
+                    "(read a line and use tonumber)");
+      return;
+    default: luaL_argerror(L, idx, "invalid format");
+  }
+}
+
+/* what scan tells */
+enum { S_OK, S_NEED, S_EOF, S_LONG };
+
+/* whether the 'avail' bytes at p answer format f ('eof': no more will
+** come): S_OK with the bytes the value takes and the value's length
+** (less its line ending), S_NEED (more bytes decide), S_EOF (the format
+** fails at end of stream, as io's does) or S_LONG (the line, or the
+** stream for "a", is longer than 'limit'). *seen counts the bytes known
+** to hold no newline, so a line is searched once. */
+static int scan (const rformat *f, const char *p, size_t avail, int eof,
+                 size_t limit, size_t *seen, size_t *take, size_t *len) {
+  size_t window;
+  const char *nl;
+  switch (f->kind) {
+    case F_COUNT:  /* n == 0 tests for end of stream, as io's */
+      if (avail > 0 && avail >= f->n) { *take = *len = f->n; return S_OK; }
+      break;
+    case F_ALL:
+      if (avail > limit) return S_LONG;
+      break;
+    default:
+      window = avail < limit ? avail : limit;  /* a line ends in there */
+      nl = window > *seen ? (const char *)memchr(p + *seen, '\n',
+                                                 window - *seen) : NULL;
+      if (nl != NULL) {
+        size_t i = (size_t)(nl - p);
+        *take = i + 1;
+        *len = f->kind == F_LINENL ? i + 1
+             : f->kind == F_CRLF && i > 0 && p[i - 1] == '\r' ? i - 1 : i;
+        return S_OK;
+      }
+      *seen = window;
+      if (avail > limit) return S_LONG;
+  }
+  if (!eof) return S_NEED;
+  if (avail == 0 && f->kind != F_ALL) return S_EOF;
+  *take = *len = avail;  /* a last line with no newline, a short count */
+  return S_OK;
+}
 
 /* receives once into the read buffer, with room for 'want' bytes */
 static int fill (lua_State *L, ux_handle *h, size_t want, ux_deadline *d) {
@@ -34,125 +114,188 @@ static int fill (lua_State *L, ux_handle *h, size_t want, ux_deadline *d) {
   return 0;
 }
 
-/* pushes the first n buffered bytes (less 'drop' at the end), taking n */
-static int take (lua_State *L, ux_handle *h, size_t n, size_t drop) {
-  lua_pushlstring(L, h->rb.p + h->rb.pos, n - drop);
-  ux_rbuf_consume(L, &h->rb, n);
-  return 1;
+static int toolong (lua_State *L, const rformat *f, size_t limit) {
+  char what[80];  /* lua_pushfstring has no format for size_t */
+  (void)snprintf(what, sizeof(what), f->kind == F_ALL
+                 ? "more than readlimit (%zu bytes) before end of stream"
+                 : "line longer than readlimit (%zu bytes)", limit);
+  return ux_failmsg(L, 1, "read", EMSGSIZE, what);
 }
 
-static int read_count (lua_State *L, ux_handle *h, size_t n, ux_deadline *d) {
-  while (h->rb.len < n) {
-    size_t want = n - h->rb.len;
-    int err = fill(L, h, want < 65536 ? want : 65536, d);
-    if (err != 0) return ux_fail(L, 1, "read", err);
-  }
-  return take(L, h, n, 0);
+/* the buffered bytes from 'off' on (p is NULL until the first fill) */
+static const char *bufat (const ux_rbuf *rb, size_t off) {
+  return rb->p != NULL ? rb->p + rb->pos + off : "";
 }
 
-static int read_line (lua_State *L, ux_handle *h, int keepnl, ux_deadline *d) {
-  size_t scanned = 0;
-  for (;;) {
-    ux_rbuf *rb = &h->rb;
-    int err;
-    if (rb->len > scanned) {
-      const char *start = rb->p + rb->pos;
-      const char *nl = (const char *)memchr(start + scanned, '\n',
-                                            rb->len - scanned);
-      if (nl != NULL)
-        return take(L, h, (size_t)(nl - start) + 1, keepnl ? 0 : 1);
-      scanned = rb->len;
-    }
-    err = fill(L, h, READ_CHUNK, d);
-    if (err == UX_EOF && rb->len > 0)  /* a last line with no newline */
-      return take(L, h, rb->len, 0);
-    if (err != 0) return ux_fail(L, 1, "read", err);
-  }
-}
+#define FIXED  8  /* formats whose results fit on the C stack */
 
-static int read_all (lua_State *L, ux_handle *h, ux_deadline *d) {
-  for (;;) {
-    int err = fill(L, h, READ_CHUNK, d);
-    if (err == UX_EOF) return take(L, h, h->rb.len, 0);
-    if (err != 0) return ux_fail(L, 1, "read", err);
-  }
-}
-
-/* reads one format at stack index fmt: a count, "l", "L" or "a" */
-static int read_format (lua_State *L, ux_handle *h, int fmt) {
+/* Reads the nf formats at first.. (checked before) from the handle at
+** index 1, as io's read does, and pushes one value per format; at end of
+** stream the values before and nil, msg, EOF for the one that failed
+** (*nvals: the values as io counts them). Any other failure (timeout,
+** limit, error) takes nothing and pushes nil, msg, code: the bytes stay
+** for the next read, so a read that would block can be called again.
+** Returns how many values it pushed.
+** The rule of handle.h: nothing runs a finalizer from the first receive
+** to the first push (ux_rbuf_space never runs the collector; what else
+** allocates comes before). Every string is made before the bytes are
+** taken, so a raise (out of memory) loses none, and after the pushes the
+** state is read again: a finalizer that took bytes meanwhile has some of
+** the values, which are dropped and read again (closing drops the
+** bytes too: the read then raises, as on a closed stream). */
+static int readformats (lua_State *L, ux_handle *h, int first, int nf,
+                        int *nvals) {
+  size_t fixed[2 * FIXED], *res = fixed;  /* per format: take, length */
+  ux_rbuf *rb = &h->rb;
   ux_deadline d;
+  int base;
+  luaL_checkstack(L, nf + LUA_MINSTACK, "too many formats");
+  if (nf > FIXED) {
+    res = (size_t *)lua_newuserdata(L, 2 * (size_t)nf * sizeof(size_t));
+    lua_insert(L, first);  /* below the formats: out of the results */
+    first++;
+  }
+  base = lua_gettop(L);
   ux_deadline_init(&d, h->timeout);  /* one budget for the whole read */
-  if (lua_type(L, fmt) == LUA_TNUMBER) {
-    lua_Integer n = luaL_checkinteger(L, fmt);
-    luaL_argcheck(L, n >= 0, fmt, "count must not be negative");
-    if (n == 0) { lua_pushliteral(L, ""); return 1; }
-    return read_count(L, h, (size_t)n, &d);
-  }
-  else {
-    const char *f = luaL_optstring(L, fmt, "l");
-    if (*f == '*') f++;  /* "*l" as in Lua 5.1 */
-    switch (*f) {
-      case 'l': return read_line(L, h, 0, &d);
-      case 'L': return read_line(L, h, 1, &d);
-      case 'a': return read_all(L, h, &d);
-      default: return luaL_argerror(L, fmt, "invalid format");
+  for (;;) {
+    size_t off = 0, limit = h->readlimit;
+    unsigned takes;
+    int k, eof = 0;
+    if (h->fd < 0) return luaL_error(L, "attempt to use a closed stream");
+    for (k = 0; k < nf; k++) {
+      rformat f;
+      size_t seen = off == 0 ? rb->noline : 0, *r = res + 2 * k;
+      int st, err = 0;
+      checkformat(L, first + k, &f);
+      for (;;) {
+        size_t avail = rb->len - off, want = READ_CHUNK;
+        st = scan(&f, bufat(rb, off), avail, eof, limit, &seen, &r[0], &r[1]);
+        if (off == 0 && f.kind != F_COUNT && f.kind != F_ALL)
+          rb->noline = seen;  /* for the next try, if this one stops */
+        if (st != S_NEED) break;
+        if (f.kind == F_COUNT && f.n > avail + READ_CHUNK)
+          want = f.n - avail < READ_STEP ? f.n - avail : READ_STEP;
+        err = fill(L, h, want, &d);
+        if (err == UX_EOF) { eof = 1; err = 0; }
+        else if (err != 0) break;
+      }
+      if (err != 0) return ux_fail(L, 1, "read", err);
+      if (st == S_LONG) return toolong(L, &f, limit);
+      if (st == S_EOF) break;
+      off += r[0];
     }
+    takes = rb->takes;
+    *nvals = k < nf ? k + 1 : nf;
+    if (k == 1)
+      lua_pushlstring(L, bufat(rb, 0), res[1]);
+    else if (k > 1) {  /* one copy, and the values from it: after the
+                       ** first push the buffer may have moved */
+      const char *s;
+      size_t pos = 0;
+      int i;
+      lua_pushlstring(L, bufat(rb, 0), off);
+      s = lua_tostring(L, -1);
+      for (i = 0; i < k; i++) {
+        lua_pushlstring(L, s + pos, res[2 * i + 1]);
+        pos += res[2 * i];
+      }
+      lua_remove(L, base + 1);
+    }
+    if (k < nf) {  /* nil, msg, EOF right after the values */
+      int top = lua_gettop(L);
+      ux_fail(L, 1, "read", UX_EOF);
+      while (lua_gettop(L) > top + 3) lua_remove(L, top + 1);
+    }
+    if (rb->takes == takes && h->fd >= 0) {
+      ux_rbuf_consume(L, rb, off);
+      break;
+    }
+    lua_settop(L, base);  /* a finalizer took bytes: read again */
   }
+  return lua_gettop(L) - base;
+}
+
+/* the formats of a read or lines at 2..top: trailing nils are none, and
+** none is "l"; returns how many, each checked */
+static int checkformats (lua_State *L) {
+  int top = lua_gettop(L), i;
+  while (top > 1 && lua_isnil(L, top)) top--;
+  lua_settop(L, top);
+  if (top == 1) {
+    lua_pushliteral(L, "l");
+    top = 2;
+  }
+  for (i = 2; i <= top; i++) {
+    rformat f;
+    checkformat(L, i, &f);
+  }
+  return top - 1;
 }
 
 /***
-Reads through the handle's buffer: `n` (a count) reads exactly `n`
-bytes; `"l"` (the default) the next line without its newline, and a
-last line with no newline too; `"L"` the next line with its newline;
-`"a"` everything to end of stream (maybe `""`). A read cut short by end
-of stream or a timeout keeps the bytes that came for the next read.
+Reads through the handle's buffer, as Lua's `file:read` does (see
+Reading streams): one value per format. A count `n` gives `n` bytes,
+fewer only at end of stream (`0` gives `""` while a byte is left);
+`"l"` (the default) the next line without its newline, `"L"` with it,
+`"crlf"` without its CR LF or LF; `"a"` everything to end of stream
+(maybe `""`). At end of stream the first format that finds nothing gives
+`nil`, and the ones after it are not read. A line, or the stream for
+`"a"`, longer than the handle's `readlimit` (4 MiB unless set) fails
+with `EMSGSIZE`. A failure other than end of stream takes nothing:
+every byte stays for the next read or `recv`, those of the formats
+before it too.
 @function stream:read
 @within stream
-@tparam[opt="l"] integer|string fmt a count, `"l"`, `"L"` or `"a"`
-@return the data
-@eof `nil, msg, EOF` (not for `"a"`)
-@fail `nil, msg, code`
+@tparam[opt="l"] integer|string fmt a count, `"l"`, `"L"`, `"crlf"` or `"a"`
+@param ... more formats
+@return a value per format
+@eof the values before, then `nil, msg, EOF`
+@fail `nil, msg, code` (`EMSGSIZE` over the `readlimit`)
 */
 static int s_read (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_K(UX_STREAM));
-  return read_format(L, h, 2);
+  int nvals, nf = checkformats(L);
+  return readformats(L, h, 2, nf, &nvals);
 }
 
-/* the lines() iterator: upvalues are the handle and the format */
+/* the lines() iterator: upvalues are the handle, the count of formats
+** and the formats */
 static int s_lines_next (lua_State *L) {
+  int nf = (int)lua_tointeger(L, lua_upvalueindex(2));
+  int i, n, nvals;
   ux_handle *h;
   lua_settop(L, 0);
+  luaL_checkstack(L, nf + 1, "too many formats");
   lua_pushvalue(L, lua_upvalueindex(1));
-  lua_pushvalue(L, lua_upvalueindex(2));
+  for (i = 1; i <= nf; i++) lua_pushvalue(L, lua_upvalueindex(2 + i));
   h = (ux_handle *)lua_touserdata(L, 1);
-  if (h->fd < 0) return luaL_error(L, "attempt to use a closed stream");
-  if (read_format(L, h, 2) == 1) return 1;
+  n = readformats(L, h, 2, nf, &nvals);
+  if (!lua_isnil(L, -n)) {  /* as io's: the values, up to a nil */
+    lua_pop(L, n - nvals);  /* msg, code after that nil */
+    return nvals;
+  }
   if (lua_tointeger(L, -1) == UX_EOF) return 0;  /* the loop ends */
   return luaL_error(L, "%s", lua_tostring(L, -2));
 }
 
 /***
-An iterator for a generic `for`, as `file:lines()`: each step is
-`read(fmt)`; the loop ends at end of stream, and a failure raises its
-message.
+An iterator for a generic `for`, as `file:lines(...)`: each step is
+`read(...)` and gives its values; the loop ends at end of stream, and a
+failure (a timeout, the `readlimit`) raises its message.
 @function stream:lines
 @within stream
-@tparam[opt="l"] integer|string fmt as for `read`
+@tparam[opt="l"] integer|string fmt a format, as for `read`
+@param ... more formats
 @return an iterator
 */
 static int s_lines (lua_State *L) {
+  int nf;
   ux_checkhandle(L, 1, UX_K(UX_STREAM));
-  if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TNUMBER) {
-    const char *f = luaL_checkstring(L, 2);
-    if (*f == '*') f++;
-    luaL_argcheck(L, *f == 'l' || *f == 'L' || *f == 'a', 2,
-                  "invalid format");
-  }
-  else if (lua_type(L, 2) == LUA_TNUMBER)
-    luaL_argcheck(L, luaL_checkinteger(L, 2) >= 0, 2,
-                  "count must not be negative");
-  lua_settop(L, 2);
-  lua_pushcclosure(L, s_lines_next, 2);
+  nf = checkformats(L);
+  luaL_argcheck(L, nf <= MAXFORMATS, MAXFORMATS + 2, "too many arguments");
+  lua_pushinteger(L, nf);
+  lua_insert(L, 2);
+  lua_pushcclosure(L, s_lines_next, nf + 2);
   return 1;
 }
 
