@@ -7,8 +7,14 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "syspoll.h"
+
+long ux_pid (void) {
+  return (long)getpid();
+}
 
 
 /* {======================================================
@@ -93,6 +99,15 @@ int ux_pevent_flags (const ux_pevent *e) {
   return flags;
 }
 
+int ux_epoll_replace (int fd, int newfd) {
+  int r;
+  do r = dup3(newfd, fd, O_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return errno;
+  ux_close(newfd);
+  return 0;
+}
+
 #else  /* no epoll: the poller says so, nothing else changes */
 
 int ux_epoll_create (int *epfd) {
@@ -119,6 +134,11 @@ uint64_t ux_pevent_key (const ux_pevent *e) {
 int ux_pevent_flags (const ux_pevent *e) {
   (void)e;
   return 0;
+}
+
+int ux_epoll_replace (int fd, int newfd) {
+  (void)fd; (void)newfd;
+  return ENOTSUP;
 }
 
 #endif

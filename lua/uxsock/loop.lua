@@ -765,6 +765,12 @@ function Proxy.__close(self)
   self:close()
 end
 
+-- uxsock.poll and the poller's add, modify and remove take a value whose
+-- metatable has __uxsock_handle as the handle it returns
+function Proxy.__uxsock_handle(self)
+  return rawget(self, "handle")
+end
+
 --- A loop-aware proxy of a uxsock handle (a proxy comes back as it is).
 -- The handle becomes non-blocking; the proxy keeps its timeout.
 function wrap(h)
