@@ -490,6 +490,29 @@ describe("uxsock.poller", function()
     end
   end)
 
+  it("reports every live object although entries nobody can remove are ready first", function()
+    local p = poller()
+    local q1 = pair()
+    local pipe = assert(io.popen("echo hi"))
+    assert(p:add(pipe))
+    assert.truthy(eventually(function() return p:wait(0)[pipe] end))
+    assert(q1:sendfds("fd", { pipe }))      -- a copy in flight keeps its entry
+    pipe:close()
+    -- the closed file's number goes to a socket, added there: the old
+    -- entry is no registration's any more, and still ready, first in line
+    local a, b = pair()
+    local c, d = pair()
+    assert(b:send("x"))
+    assert(d:send("x"))
+    assert(p:add(a))
+    assert(p:add(c))
+    assert.equal(2, p:count())
+    local ready, n = p:wait(0)
+    assert.same({ { [a] = "r", [c] = "r" }, 2 }, { ready, n })
+    ready, n = p:wait(0, 1)
+    assert.equal(1, n)
+  end)
+
   it("lets every poller go of a closed handle; pollers closed or collected first", function()
     local a, b = pair()
     assert(b:send("x"))

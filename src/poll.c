@@ -43,19 +43,21 @@
 **     (generation, fd) matches no live registration, or whose object is
 **     a closed Lua file, makes wait rebuild: a new set with every live
 **     registration, the old one closed with whatever the kernel kept in
-**     it. getfd gives a second set that holds the first, so a rebuild
-**     swaps the inner set and the descriptor an outer loop watches
-**     stays the same file: its readiness agrees with wait.
+**     it. The first getfd makes a second set that holds the first, so a
+**     rebuild swaps the inner set and the descriptor an outer loop
+**     watches stays the same file: its readiness agrees with wait. (Made
+**     only then: an add to a set that is itself watched costs the kernel
+**     a check of the whole graph.)
 **   - A poller used in a forked child first rebuilds both sets as its
 **     own (pid differs from the one that made them); the forget hook
 **     touches the kernel's set only in the process it belongs to.
-**   - No pointer into the poller is kept across an allocation: wait's
-**     event buffer is a userdata it holds on its stack (a nested wait
-**     uses another), and each event's registration is re-read before it
-**     is reported; regs is re-read through p after any Lua call.
-** Ownership: the poller owns both sets and regs[fd] (the generation and
-** events of the registration at fd; generation 0 is none). Its user
-** value is {byfd, byobj, ev}: byfd[fd] is the object registered at fd
+**   - wait allocates only once it has its events: from there its buffer
+**     is marked busy (a wait in a finalizer uses a userdata of its own,
+**     a __gc called by hand leaves it), and each event's registration is
+**     re-read before it is reported; regs is read through p, always.
+** Ownership: the poller owns its sets, wait's buffer and regs[fd] (the
+** generation and events of the registration at fd; 0 is none). Its user
+** value is {byfd, byobj}: byfd[fd] is the object registered at fd
 ** (what wait gives back), byobj[object] its fd (how remove finds an
 ** object whose registration is gone); byobj has weak keys. An integer
 ** names a descriptor and is only in byfd. registry[p] is byfd too, for
@@ -91,7 +93,10 @@ typedef struct poller {
   long pid;          /* the process the sets belong to */
   uint32_t gen;      /* the generation of the last add */
   int nregs;         /* slots in regs */
+  int nev;           /* slots in ev */
+  int busy;          /* a wait is reporting what it read into ev */
   preg *regs;
+  ux_pevent *ev;     /* wait's buffer */
   struct poller *next, **pprev;  /* the open pollers of the Lua state */
 } poller;
 
@@ -104,7 +109,7 @@ static const char pollers_key = 0;
 #define KEY(gen, fd)  (((uint64_t)(gen) << 32) | (uint32_t)(fd))
 
 /* the slots of a poller's user value */
-enum { UV_BYFD = 1, UV_BYOBJ, UV_EV };
+enum { UV_BYFD = 1, UV_BYOBJ };
 
 
 /* {======================================================
@@ -404,36 +409,17 @@ static uint32_t genat (const poller *p, int fd) {
   return (fd >= 0 && fd < p->nregs) ? p->regs[fd].gen : 0;
 }
 
-/* pushes wait's event buffer with room for n events (uv[UV_EV], or a
-** new one put there); a wait holds it on its stack while it reads it,
-** and takes it out of uv meanwhile, so that a wait in a finalizer uses
-** one of its own */
-static ux_pevent *pushevents (lua_State *L, int n) {
+/* room for n events in wait's buffer; 0 or ENOMEM. Only a wait that
+** is not inside another's (busy == 0) uses it: the other reads it. */
+static int growev (lua_State *L, poller *p, int n) {
   ux_pevent *ev;
-  ux_getuv(L, 1);
-  lua_rawgeti(L, -1, UV_EV);
-  ev = (ux_pevent *)lua_touserdata(L, -1);
-  if (ev == NULL || lua_rawlen(L, -1) < (size_t)n * sizeof(ux_pevent)) {
-    lua_pop(L, 1);
-    ev = (ux_pevent *)lua_newuserdata(L, (size_t)n * sizeof(ux_pevent));
-  }
-  lua_pushnil(L);
-  lua_rawseti(L, -3, UV_EV);  /* [UV_EV] is in the array part: no growth */
-  lua_remove(L, -2);
-  return ev;
-}
-
-/* gives the buffer at idx back to uv, unless a nested wait did */
-static void putevents (lua_State *L, int idx) {
-  ux_getuv(L, 1);
-  if (lua_istable(L, -1)) {  /* a finalizer may have closed the poller */
-    lua_rawgeti(L, -1, UV_EV);
-    if (lua_isnil(L, -1)) {
-      lua_pushvalue(L, idx);
-      lua_rawseti(L, -3, UV_EV);
-    }
-  }
-  lua_settop(L, idx);
+  if (n <= p->nev) return 0;
+  ev = (ux_pevent *)resize(L, p->ev, (size_t)p->nev * sizeof(ux_pevent),
+                           (size_t)n * sizeof(ux_pevent));
+  if (ev == NULL) return ENOMEM;
+  p->ev = ev;
+  p->nev = n;
+  return 0;
 }
 
 /* a set that holds 'set' (getfd's): 0 or an errno */
@@ -575,9 +561,14 @@ static void closepoller (lua_State *L, poller *p, int all) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, p);
   }
   lua_pop(L, 1);
-  if (all) {
+  if (all) {  /* regs is read through p; ev, by a busy wait, directly */
     p->regs = (preg *)resize(L, p->regs, (size_t)p->nregs * sizeof(preg), 0);
     p->nregs = 0;
+    if (p->busy == 0) {
+      p->ev = (ux_pevent *)resize(L, p->ev,
+                                  (size_t)p->nev * sizeof(ux_pevent), 0);
+      p->nev = 0;
+    }
   }
 }
 
@@ -612,7 +603,7 @@ static int l_poller (lua_State *L) {
   memset(p, 0, sizeof(*p));
   p->set = p->pub = -1;  /* closed until the set is made */
   luaL_setmetatable(L, POLLER_META);
-  lua_createtable(L, 3, 0);  /* the user value; [UV_EV] comes with wait */
+  lua_createtable(L, 2, 0);  /* the user value */
   lua_newtable(L);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, p);  /* the hook's byfd */
@@ -822,31 +813,37 @@ static int p_wait (lua_State *L) {
   /* never more events than registrations: the buffer stays small */
   n = (max > p->count) ? p->count : (int)max;
   if (n < 1) n = 1;
-  ev = pushevents(L, n);  /* 5: the buffer, ours until putevents */
+  if (p->busy == 0) {
+    if ((err = growev(L, p, n)) != 0) return ux_fail(L, 0, "wait", err);
+    ev = p->ev;
+  }
+  else  /* in a finalizer, during another wait that reads p->ev */
+    ev = (ux_pevent *)lua_newuserdata(L, (size_t)n * sizeof(ux_pevent));
   ux_deadline_init(&d, timeout);
-  for (;;) {
+  for (;;) {  /* no allocation until the events are reported */
     int stale = 0;
-    if ((err = ux_epoll_wait(p->set, ev, n, &d, &got)) != 0) {
-      putevents(L, 5);
+    if ((err = ux_epoll_wait(p->set, ev, n, &d, &got)) != 0)
       return ux_fail(L, 0, "wait", err);
-    }
     for (i = k = 0; i < got; i++) {  /* the live ones to the front */
       if (liveevent(L, p, &ev[i])) ev[k++] = ev[i];
       else stale = 1;
     }
+    if (!stale) break;
     /* an event no live registration has: an entry nobody can remove */
-    if (stale && (err = rebuild(L, p)) != 0) {
-      putevents(L, 5);
-      return ux_fail(L, 0, "wait", err);
-    }
-    /* only stale events: they are gone now, wait for the time left */
-    if (k > 0 || got == 0 || ux_deadline_ms(&d) == 0) break;
+    if ((err = rebuild(L, p)) != 0) return ux_fail(L, 0, "wait", err);
+    /* they are gone now: wait for the time left, or, with events that
+    ** stale ones kept out of the buffer, look once more at once */
+    if (k > 0) ux_deadline_init(&d, 0);
+    else if (ux_deadline_ms(&d) == 0) break;
   }
-  lua_createtable(L, 0, k);  /* 6: ready */
+  /* A finalizer may run from here: ev stays ours (busy; a memory error
+  ** leaves it set, and later waits use buffers of their own), and each
+  ** registration is re-read before it is reported */
+  p->busy++;
+  lua_createtable(L, 0, k);
   for (i = got = 0; i < k; i++) {
     uint64_t key = ux_pevent_key(&ev[i]);
     int fd = (int)(uint32_t)key;
-    /* re-read: a finalizer may have closed it since */
     if (genat(p, fd) != (uint32_t)(key >> 32)) continue;
     lua_rawgeti(L, 4, fd);
     if (lua_isnil(L, -1)) {
@@ -854,12 +851,10 @@ static int p_wait (lua_State *L) {
       continue;
     }
     pushletters(L, ux_pevent_flags(&ev[i]));
-    lua_rawset(L, 6);
+    lua_rawset(L, -3);
     got++;
   }
-  lua_replace(L, 4);
-  putevents(L, 5);
-  lua_pop(L, 1);
+  p->busy--;
   lua_pushinteger(L, got);
   return 2;
 }
