@@ -536,23 +536,20 @@ function step.reap()
 end
 
 function step.poller()
-  local slot = r(3) + 1
-  local P = pollers[slot]
-  local k = r(4)
-  if not P then newpoller(slot)
+  local slot, k = r(3) + 1, r(4)
+  if not pollers[slot] then newpoller(slot)
   elseif k == 0 then
-    P.p:close()
+    pollers[slot].p:close()
     pollers[slot] = nil
     note("poller %d closed", slot)
   elseif k == 1 then
     pollers[slot] = nil
-    P = nil
     collectgarbage()
     collectgarbage()
     note("poller %d collected", slot)
   else
-    P.pub = assert(P.p:getfd())
-    note("poller %d getfd %d", slot, P.pub)
+    pollers[slot].pub = assert(pollers[slot].p:getfd())
+    note("poller %d getfd %d", slot, pollers[slot].pub)
   end
 end
 
@@ -603,7 +600,7 @@ for c = 1, CASES do
   step.flush()
   q1:close()
   q2:close()
-  bases, everything, seen, proxies, fifos, pollers, children = nil, nil, nil, nil, nil, nil, nil
+  bases, everything, proxies, fifos, pollers, children = nil, nil, nil, nil, nil, nil
   collectgarbage()
   collectgarbage()
   local now, n = fdset()
