@@ -211,32 +211,6 @@ local function dropbackend()
   if p then pcall(p.close, p) end
 end
 
---- The backend that waits for descriptors, "poller" (uxsock.poller, Linux
--- epoll) or "poll" (uxsock.poll); with a name, switches to it (only
--- while no task waits for a descriptor). Returns the name.
-function loop.backend(name)
-  if name ~= nil then
-    if name ~= "poller" and name ~= "poll" then
-      error("bad argument #1 to 'backend' (\"poller\" or \"poll\" expected)", 2)
-    end
-    if next(entries) ~= nil then
-      error("loop.backend: tasks are waiting for descriptors", 2)
-    end
-    dropbackend()
-    if name == "poller" then
-      pickbackend()
-      if backend ~= "poller" then
-        backend = nil
-        error("loop.backend: uxsock.poller is not available here", 2)
-      end
-    else
-      backend = "poll"
-    end
-  end
-  pickbackend()
-  return backend
-end
-
 local function events(e)
   local r, w = #e.r > 0, #e.w > 0
   if r and w then return "rw" elseif r then return "r" elseif w then return "w" end
@@ -426,6 +400,33 @@ local function pollwait(timeout)
   dispatch(ready)
 end
 
+--- The backend that waits for descriptors, "poller" (uxsock.poller, Linux
+-- epoll) or "poll" (uxsock.poll); with a name, switches to it (only
+-- while no task waits for a descriptor). Returns the name.
+function loop.backend(name)
+  if name ~= nil then
+    if name ~= "poller" and name ~= "poll" then
+      error("bad argument #1 to 'backend' (\"poller\" or \"poll\" expected)", 2)
+    end
+    if not current() then flush() end
+    if next(entries) ~= nil then
+      error("loop.backend: tasks are waiting for descriptors", 2)
+    end
+    dropbackend()
+    if name == "poller" then
+      pickbackend()
+      if backend ~= "poller" then
+        backend = nil
+        error("loop.backend: uxsock.poller is not available here", 2)
+      end
+    else
+      backend = "poll"
+    end
+  end
+  pickbackend()
+  return backend
+end
+
 -- }======================================================
 
 
@@ -596,7 +597,10 @@ local function turns(stop)
       if err ~= nil then return TASKERROR, err end
     end
     if qhead > qtail then qhead, qtail = 1, 0 end
-    if ntasks == 0 then return true end
+    if ntasks == 0 then
+      flush()  -- the backend lets go of what the last tasks waited for
+      return true
+    end
     -- how long to wait: not at all while tasks are queued
     local wait, t = nil, nil
     if qtail >= qhead then wait = 0 end
