@@ -368,8 +368,8 @@ describe("uxsock.loop's wrappers", function()
     for _, name in ipairs({ "recvmany", "recvfrom", "recvmanyfrom" }) do
       cases[name] = function()
         local a, b = pairof("datagram")
-        local n = name ~= "recvfrom" and 4 or nil
-        return function() assert(b[name](b, n)) end, function() assert(a:send("x")) end
+        local max = name ~= "recvfrom" and 4 or nil
+        return function() assert(b[name](b, max)) end, function() assert(a:send("x")) end
       end
     end
     for _, name in ipairs({ "send", "sendall", "sendfds", "sendcred" }) do
