@@ -310,8 +310,7 @@ describe("uxsock.loop's wrappers", function()
     local ran, done = false, false
     local call, unblock = setup()
     loop.spawn(function()
-      local ok, err = pcall(call)
-      assert(ok, err)
+      call()  -- no pcall: Lua 5.1 cannot yield across it
       done = true
     end)
     loop.spawn(function()
@@ -368,8 +367,8 @@ describe("uxsock.loop's wrappers", function()
     for _, name in ipairs({ "recvmany", "recvfrom", "recvmanyfrom" }) do
       cases[name] = function()
         local a, b = pairof("datagram")
-        local max = name ~= "recvfrom" and 4 or nil
-        return function() assert(b[name](b, max)) end, function() assert(a:send("x")) end
+        local count = name ~= "recvfrom" and 4 or nil
+        return function() assert(b[name](b, count)) end, function() assert(a:send("x")) end
       end
     end
     for _, name in ipairs({ "send", "sendall", "sendfds", "sendcred" }) do
