@@ -546,6 +546,65 @@ describe("uxsock.poller", function()
     assert.is_true(c:isclosed())
   end)
 
+  it("stays whole when finalizers use it, close its handles or collect it during a wait",
+     function()
+    -- an object whose finalizer calls f (newproxy where tables have no __gc)
+    local newproxy = newproxy  -- luacheck: ignore (5.1, LuaJIT)
+    local function garbage(f)
+      if newproxy then
+        local u = newproxy(true)
+        getmetatable(u).__gc = f
+      else
+        setmetatable({}, { __gc = f })
+      end
+    end
+    local p = poller()
+    local live = {}
+    for _ = 1, 40 do
+      local a, b = pair("datagram")
+      assert(b:send("x"))
+      assert(p:add(a))
+      live[a] = true
+    end
+    local rounds, calls, checking = 0, 0, false
+    local function churn()
+      -- the checks below see what wait gave; a finalizer must not raise
+      if checking or p:isclosed() then return end
+      calls = calls + 1
+      local k = calls % 3
+      if calls == 150 then getmetatable(p).__gc(p)           -- frees regs: wait re-reads
+      elseif k == 0 then p:wait(0, 1 + calls % 50)          -- a wait inside a wait
+      elseif k == 1 then
+        local x = next(live)
+        if x then live[x] = nil; x:close() end               -- closed while reported
+      else
+        local a, b = pair("datagram")
+        assert(b:send("x"))
+        if p:add(a) then live[a] = true end
+      end
+    end
+    pcall(collectgarbage, "setpause", 0)  -- a step at every allocation
+    pcall(collectgarbage, "setstepmul", 1000)
+    while rounds < 300 and not p:isclosed() do
+      rounds = rounds + 1
+      for _ = 1, 5 do garbage(churn) end
+      if rounds % 50 == 0 then collectgarbage() end  -- LuaJIT may not finish a cycle else
+      if p:isclosed() then break end
+      local ready = p:wait(0)
+      checking = true
+      for obj, letters in pairs(ready) do
+        assert.is_true(live[obj], "wait gave " .. tostring(obj))  -- only what lives
+        assert.equal("r", letters)
+      end
+      checking = false
+    end
+    pcall(collectgarbage, "setpause", 200)
+    pcall(collectgarbage, "setstepmul", 200)
+    collectgarbage()
+    assert.is_true(p:isclosed() or rounds == 300)
+    assert.is_true(calls > 0, "no finalizer ran")
+  end)
+
   it("takes uxsock.loop proxies as the handles they wrap, giving back the proxy", function()
     local loop = require("uxsock.loop")
     local a, b = loop.socketpair()

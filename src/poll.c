@@ -51,13 +51,14 @@
 **   - A poller used in a forked child first rebuilds both sets as its
 **     own (pid differs from the one that made them); the forget hook
 **     touches the kernel's set only in the process it belongs to.
-**   - wait allocates only once it has its events: from there its buffer
-**     is marked busy (a wait in a finalizer uses a userdata of its own,
-**     a __gc called by hand leaves it), and each event's registration is
-**     re-read before it is reported; regs is read through p, always.
-** Ownership: the poller owns its sets, wait's buffer and regs[fd] (the
-** generation and events of the registration at fd; 0 is none). Its user
-** value is {byfd, byobj}: byfd[fd] is the object registered at fd
+**   - wait allocates only once it has its events: from there it holds
+**     its buffer (a userdata) on its stack and takes it from the poller,
+**     so a wait in a finalizer makes another, and each event's
+**     registration is re-read before it is reported; regs is read
+**     through p, always.
+** Ownership: the poller owns its sets and regs[fd] (the generation and
+** events of the registration at fd; 0 is none). Its user value is
+** {byfd, byobj, ev}: ev is wait's buffer; byfd[fd] is the object at fd
 ** (what wait gives back), byobj[object] its fd (how remove finds an
 ** object whose registration is gone); byobj has weak keys. An integer
 ** names a descriptor and is only in byfd. registry[p] is byfd too, for
@@ -94,9 +95,8 @@ typedef struct poller {
   uint32_t gen;      /* the generation of the last add */
   int nregs;         /* slots in regs */
   int nev;           /* slots in ev */
-  int busy;          /* a wait is reporting what it read into ev */
   preg *regs;
-  ux_pevent *ev;     /* wait's buffer */
+  ux_pevent *ev;     /* wait's buffer: the userdata uv[UV_EV], or NULL */
   struct poller *next, **pprev;  /* the open pollers of the Lua state */
 } poller;
 
@@ -109,7 +109,7 @@ static const char pollers_key = 0;
 #define KEY(gen, fd)  (((uint64_t)(gen) << 32) | (uint32_t)(fd))
 
 /* the slots of a poller's user value */
-enum { UV_BYFD = 1, UV_BYOBJ };
+enum { UV_BYFD = 1, UV_BYOBJ, UV_EV };
 
 
 /* {======================================================
@@ -409,17 +409,15 @@ static uint32_t genat (const poller *p, int fd) {
   return (fd >= 0 && fd < p->nregs) ? p->regs[fd].gen : 0;
 }
 
-/* room for n events in wait's buffer; 0 or ENOMEM. Only a wait that
-** is not inside another's (busy == 0) uses it: the other reads it. */
-static int growev (lua_State *L, poller *p, int n) {
+/* room for n events in wait's buffer, a userdata at uv[UV_EV] (the
+** user value at uv): the collector frees it, also after a raise */
+static void growev (lua_State *L, poller *p, int n, int uv) {
   ux_pevent *ev;
-  if (n <= p->nev) return 0;
-  ev = (ux_pevent *)resize(L, p->ev, (size_t)p->nev * sizeof(ux_pevent),
-                           (size_t)n * sizeof(ux_pevent));
-  if (ev == NULL) return ENOMEM;
+  if (p->ev != NULL && n <= p->nev) return;
+  ev = (ux_pevent *)lua_newuserdata(L, (size_t)n * sizeof(ux_pevent));
+  lua_rawseti(L, uv, UV_EV);  /* [UV_EV] is in the array part: no growth */
   p->ev = ev;
   p->nev = n;
-  return 0;
 }
 
 /* a set that holds 'set' (getfd's): 0 or an errno */
@@ -561,14 +559,9 @@ static void closepoller (lua_State *L, poller *p, int all) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, p);
   }
   lua_pop(L, 1);
-  if (all) {  /* regs is read through p; ev, by a busy wait, directly */
+  if (all) {  /* regs is read through p; ev is the collector's */
     p->regs = (preg *)resize(L, p->regs, (size_t)p->nregs * sizeof(preg), 0);
     p->nregs = 0;
-    if (p->busy == 0) {
-      p->ev = (ux_pevent *)resize(L, p->ev,
-                                  (size_t)p->nev * sizeof(ux_pevent), 0);
-      p->nev = 0;
-    }
   }
 }
 
@@ -603,7 +596,7 @@ static int l_poller (lua_State *L) {
   memset(p, 0, sizeof(*p));
   p->set = p->pub = -1;  /* closed until the set is made */
   luaL_setmetatable(L, POLLER_META);
-  lua_createtable(L, 2, 0);  /* the user value */
+  lua_createtable(L, 3, 0);  /* the user value; [UV_EV] comes with wait */
   lua_newtable(L);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, p);  /* the hook's byfd */
@@ -772,12 +765,12 @@ static int p_remove (lua_State *L) {
   return 1;
 }
 
-/* Is the event at ev of a registration that lives? byfd at index 4 */
-static int liveevent (lua_State *L, poller *p, const ux_pevent *ev) {
+/* Is the event at ev of a registration that lives? byfd at index t */
+static int liveevent (lua_State *L, poller *p, const ux_pevent *ev, int t) {
   uint64_t key = ux_pevent_key(ev);
   int fd = (int)(uint32_t)key, live;
   if (genat(p, fd) != (uint32_t)(key >> 32)) return 0;
-  lua_rawgeti(L, 4, fd);
+  lua_rawgeti(L, t, fd);
   live = !lua_isnil(L, -1) && !isclosedobj(L, -1, 0);
   lua_pop(L, 1);
   return live;
@@ -804,28 +797,25 @@ static int p_wait (lua_State *L) {
   lua_Integer max = luaL_optinteger(L, 3, UX_POLLER_MAXEVENTS);
   ux_deadline d;
   ux_pevent *ev;
-  int n, got, i, k, err;
+  int n, nev, got, i, k, err;
   luaL_argcheck(L, max >= 1, 3, "max must be at least 1");
   if ((err = ownsets(L, p)) != 0) return ux_fail(L, 0, "wait", err);
   lua_settop(L, 3);
-  pushreg(L);
-  lua_pop(L, 1);  /* 4: byfd */
+  ux_getuv(L, 1);  /* 4: uv */
+  lua_rawgeti(L, 4, UV_BYFD);  /* 5: byfd */
   /* never more events than registrations: the buffer stays small */
   n = (max > p->count) ? p->count : (int)max;
   if (n < 1) n = 1;
-  if (p->busy == 0) {
-    if ((err = growev(L, p, n)) != 0) return ux_fail(L, 0, "wait", err);
-    ev = p->ev;
-  }
-  else  /* in a finalizer, during another wait that reads p->ev */
-    ev = (ux_pevent *)lua_newuserdata(L, (size_t)n * sizeof(ux_pevent));
+  growev(L, p, n, 4);
+  ev = p->ev;
+  nev = p->nev;
   ux_deadline_init(&d, timeout);
   for (;;) {  /* no allocation until the events are reported */
     int stale = 0;
     if ((err = ux_epoll_wait(p->set, ev, n, &d, &got)) != 0)
       return ux_fail(L, 0, "wait", err);
     for (i = k = 0; i < got; i++) {  /* the live ones to the front */
-      if (liveevent(L, p, &ev[i])) ev[k++] = ev[i];
+      if (liveevent(L, p, &ev[i], 5)) ev[k++] = ev[i];
       else stale = 1;
     }
     if (!stale) break;
@@ -836,25 +826,30 @@ static int p_wait (lua_State *L) {
     if (k > 0) ux_deadline_init(&d, 0);
     else if (ux_deadline_ms(&d) == 0) break;
   }
-  /* A finalizer may run from here: ev stays ours (busy; a memory error
-  ** leaves it set, and later waits use buffers of their own), and each
-  ** registration is re-read before it is reported */
-  p->busy++;
-  lua_createtable(L, 0, k);
+  /* The one allocation: a finalizer may run in it, and wait on this
+  ** poller; the buffer is held on the stack and taken from p meanwhile,
+  ** so such a wait makes one of its own. Then none: each registration
+  ** is re-read, the letters are the metatable's, ready has room. */
+  lua_rawgeti(L, 4, UV_EV);  /* 6: the buffer */
+  p->ev = NULL;
+  lua_createtable(L, 0, k);  /* 7: ready */
   for (i = got = 0; i < k; i++) {
     uint64_t key = ux_pevent_key(&ev[i]);
     int fd = (int)(uint32_t)key;
     if (genat(p, fd) != (uint32_t)(key >> 32)) continue;
-    lua_rawgeti(L, 4, fd);
+    lua_rawgeti(L, 5, fd);
     if (lua_isnil(L, -1)) {
       lua_pop(L, 1);
       continue;
     }
-    pushletters(L, ux_pevent_flags(&ev[i]));
-    lua_rawset(L, -3);
+    lua_rawgeti(L, lua_upvalueindex(1), ux_pevent_flags(&ev[i]));
+    lua_rawset(L, 7);
     got++;
   }
-  p->busy--;
+  if (p->ev == NULL) {  /* no nested wait made another */
+    p->ev = ev;
+    p->nev = nev;
+  }
   lua_pushinteger(L, got);
   return 2;
 }
@@ -985,9 +980,14 @@ const luaL_Reg ux_poll_functions[] = {
 /* once per Lua state (ux_open_kinds); a metatable made before by an
 ** open that ran out of memory half way is filled again */
 void ux_open_poll (lua_State *L) {
+  int flags;
   (void)pushlist(L, 1);
   lua_pop(L, 1);
   luaL_newmetatable(L, POLLER_META);
+  for (flags = 0; flags <= (UX_PIN | UX_POUT | UX_PHUP | UX_PERR); flags++) {
+    pushletters(L, flags);  /* meta[flags]: wait reports without allocating */
+    lua_rawseti(L, -2, flags);
+  }
   lua_pushvalue(L, -1);  /* upvalue 1 of every function: the metatable */
   luaL_setfuncs(L, poller_meta, 1);
   lua_createtable(L, 0, 8);
