@@ -381,7 +381,7 @@ describe("uxsock.poller", function()
     assert.same({}, (p:wait(0)))
   end)
 
-  it("forgets a handle closed while registered", function()
+  it("takes a handle out as it closes: count drops, remove after close is true", function()
     local p = poller()
     local a, b = pair()
     local c, d = pair()
@@ -390,20 +390,253 @@ describe("uxsock.poller", function()
     assert(b:send("x"))
     assert(d:send("y"))
     a:close()
+    assert.equal(1, p:count())        -- gone at once
     local ready, n = p:wait(0)
     assert.same({ [c] = "r" }, ready)
     assert.equal(1, n)
-    assert.equal(2, p:count())        -- counted until removed
-    assert.is_true(p:remove(a))
+    assert.is_true(p:remove(a))       -- harmless
     assert.equal(1, p:count())
-    assert.is_nil((p:remove(a)))
-    -- a closed Lua file too
+    assert.is_nil((p:remove(a)))      -- and then it is not known at all
+    -- by its integer too: the handle's close takes out what is at its number
+    local e, f = pair()
+    assert(p:add(e:getfd()))
+    assert(f:send("z"))
+    e:close()
+    assert.equal(1, p:count())
+    assert.same({ [c] = "r" }, (p:wait(0)))
+    -- a closed Lua file counts until it is removed (uxsock cannot see it close)
     local pipe = assert(io.popen("true"))
     assert(p:add(pipe))
     pipe:close()
+    assert.equal(2, p:count())
     assert.is_true(p:remove(pipe))
     assert.equal(1, p:count())
     assert.same({ [c] = "r" }, (p:wait(0)))
+  end)
+
+  -- a wait of 'timeout' s on p that reports nothing: it lasts that long and
+  -- takes a small part of it in processor time (it used to spin)
+  local function idle_wait(p, timeout)
+    local c0 = os.clock()
+    local elapsed, ready, n = timed(p.wait, p, timeout)
+    local cpu = os.clock() - c0
+    assert.same({ {}, 0 }, { ready, n })
+    assert.is_true(elapsed >= timeout * 0.8, string.format("ended after %.3f s", elapsed))
+    assert.is_true(cpu < timeout / 4, string.format("%.3f s of processor time", cpu))
+  end
+
+  it("never spins on a handle closed while a copy of its descriptor lives", function()
+    for _, copy in ipairs({ "in flight", "received", "integer" }) do
+      local p = poller()
+      local a, b = pair()
+      local q1, q2 = pair()
+      local other
+      assert(b:send("x"))                     -- a is readable, and stays so
+      if copy == "integer" then assert(p:add(a:getfd())) else assert(p:add(a)) end
+      assert(q1:sendfds("fd", { a }))         -- a copy of a's descriptor in q2's queue
+      if copy == "received" then
+        local _, fds = assert(q2:recvfds())   -- a second handle, the same file
+        other = track(fds[1])
+      end
+      local pubfd, afd = p:getfd(), a:getfd()
+      assert.same({ [pubfd] = "r" }, (uxsock.poll({ pubfd }, 0)))
+      a:close()
+      assert.equal(0, p:count(), copy)
+      assert.same({}, (uxsock.poll({ pubfd }, 0)), copy)  -- getfd agrees with wait
+      idle_wait(p, 0.2)
+      assert.is_nil((p:remove(afd)))          -- nothing left at its number
+      if other then
+        assert.equal("x", other:recv())       -- the file lives on, whole
+        assert(p:add(other))
+        assert(b:send("y"))
+        assert.same({ [other] = "r" }, (p:wait(0)))
+      end
+    end
+  end)
+
+  it("drops a Lua file closed while a copy lives, without spinning, when wait finds it", function()
+    for _, nested in ipairs({ false, true }) do
+      local p = poller()
+      local before = tostring(p)
+      local pipe = assert(io.popen("echo hi"))
+      local q1 = pair()
+      assert(p:add(pipe))
+      assert.truthy(eventually(function() return p:wait(0)[pipe] end))
+      local outer, pubfd
+      if nested then
+        pubfd = p:getfd()
+        outer = poller()
+        assert(outer:add(pubfd))
+        assert.same({ [pubfd] = "r" }, (outer:wait(0)))
+      end
+      assert(q1:sendfds("fd", { pipe }))      -- a copy in flight
+      pipe:close()                            -- behind the poller's back
+      assert.equal(1, p:count())              -- it cannot know yet
+      assert.same({ {}, 0 }, { p:wait(0) })   -- ... until wait finds the closed file
+      assert.equal(0, p:count())
+      idle_wait(p, 0.2)
+      assert.is_true(p:remove(pipe))          -- harmless
+      if nested then
+        assert.equal(pubfd, p:getfd())        -- the same descriptor, now idle
+        assert.same({}, (outer:wait(0)))
+        local a, b = pair()
+        assert(p:add(a))
+        assert(b:send("x"))
+        assert.same({ [pubfd] = "r" }, (outer:wait(0)))  -- and still nested
+        assert.same({ [a] = "r" }, (p:wait(0)))
+      else
+        assert.equal(before, tostring(p))     -- the same descriptor number
+      end
+    end
+  end)
+
+  it("reports every live object although entries nobody can remove are ready first", function()
+    local p = poller()
+    local q1 = pair()
+    local pipe = assert(io.popen("echo hi"))
+    assert(p:add(pipe))
+    assert.truthy(eventually(function() return p:wait(0)[pipe] end))
+    assert(q1:sendfds("fd", { pipe }))      -- a copy in flight keeps its entry
+    pipe:close()
+    -- the closed file's number goes to a socket, added there: the old
+    -- entry is no registration's any more, and still ready, first in line
+    local a, b = pair()
+    local c, d = pair()
+    assert(b:send("x"))
+    assert(d:send("x"))
+    assert(p:add(a))
+    assert(p:add(c))
+    assert.equal(2, p:count())
+    local ready, n = p:wait(0)
+    assert.same({ { [a] = "r", [c] = "r" }, 2 }, { ready, n })
+    assert.equal(1, select(2, p:wait(0, 1)))
+  end)
+
+  it("lets every poller go of a closed handle; pollers closed or collected first", function()
+    local a, b = pair()
+    assert(b:send("x"))
+    local ps = {}
+    for i = 1, 20 do
+      ps[i] = poller()
+      assert(ps[i]:add(a, i % 2 == 0 and "rw" or "r"))
+    end
+    ps[3]:close()
+    ps[4] = nil
+    collectgarbage()
+    collectgarbage()
+    local q1 = pair()
+    assert(q1:sendfds("fd", { a }))
+    a:close()
+    for i, p in pairs(ps) do
+      if not p:isclosed() then
+        assert.equal(0, p:count(), "poller " .. i)
+        assert.same({}, (p:wait(0)), "poller " .. i)
+      end
+    end
+    -- a poller collected while it held a handle that closes after
+    local c, d = pair()
+    assert(d:send("x"))
+    do
+      local p = assert(uxsock.poller())
+      assert(p:add(c))
+    end
+    collectgarbage()
+    collectgarbage()
+    c:close()
+    assert.is_true(c:isclosed())
+  end)
+
+  it("stays whole when finalizers use it, close its handles or collect it during a wait",
+     function()
+    -- an object whose finalizer calls f (newproxy where tables have no __gc)
+    local newproxy = newproxy  -- luacheck: ignore (5.1, LuaJIT)
+    local function garbage(f)
+      if newproxy then
+        local u = newproxy(true)
+        getmetatable(u).__gc = f
+      else
+        setmetatable({}, { __gc = f })
+      end
+    end
+    local p = poller()
+    local live = {}
+    for _ = 1, 40 do
+      local a, b = pair("datagram")
+      assert(b:send("x"))
+      assert(p:add(a))
+      live[a] = true
+    end
+    local rounds, calls, checking = 0, 0, false
+    local function churn()
+      -- the checks below see what wait gave; a finalizer must not raise
+      if checking or p:isclosed() then return end
+      calls = calls + 1
+      local k = calls % 3
+      if calls == 150 then getmetatable(p).__gc(p)           -- frees regs: wait re-reads
+      elseif k == 0 then p:wait(0, 1 + calls % 50)          -- a wait inside a wait
+      elseif k == 1 then
+        local x = next(live)
+        if x then live[x] = nil; x:close() end               -- closed while reported
+      else
+        local a, b = pair("datagram")
+        assert(b:send("x"))
+        if p:add(a) then live[a] = true end
+      end
+    end
+    pcall(collectgarbage, "setpause", 0)  -- a step at every allocation
+    pcall(collectgarbage, "setstepmul", 1000)
+    while rounds < 300 and not p:isclosed() do
+      rounds = rounds + 1
+      for _ = 1, 5 do garbage(churn) end
+      if rounds % 50 == 0 then collectgarbage() end  -- LuaJIT may not finish a cycle else
+      if p:isclosed() then break end
+      local ready = p:wait(0)
+      checking = true
+      for obj, letters in pairs(ready) do
+        assert.is_true(live[obj], "wait gave " .. tostring(obj))  -- only what lives
+        assert.equal("r", letters)
+      end
+      checking = false
+    end
+    pcall(collectgarbage, "setpause", 200)
+    pcall(collectgarbage, "setstepmul", 200)
+    collectgarbage()
+    assert.is_true(p:isclosed() or rounds == 300)
+    assert.is_true(calls > 0, "no finalizer ran")
+  end)
+
+  it("takes uxsock.loop proxies as the handles they wrap, giving back the proxy", function()
+    local loop = require("uxsock.loop")
+    local a, b = loop.socketpair()
+    assert(b:send("x"))
+    local ready, n = uxsock.poll({ a, { b, "w" } }, 0)
+    assert.same({ [a] = "r", [b] = "w" }, ready)
+    assert.equal(2, n)
+    assert.same({ [a] = "rw" }, (uxsock.poll({ { a, "rw" } }, 0)))
+    local p = poller()
+    assert.is_true(p:add(a))
+    assert.same({ nil, "add: already added", EEXIST }, { p:add(a.handle) })
+    assert.same({ [a] = "r" }, (p:wait(0)))
+    assert.is_true(p:modify(a, "rw"))
+    assert.same({ [a] = "rw" }, (p:wait(0)))
+    assert.is_true(p:remove(a))
+    assert.equal(0, p:count())
+    assert(p:add(b))
+    b:close()                                 -- the proxy's close is the handle's
+    assert.equal(0, p:count())
+    assert.is_true(p:remove(b))
+    assert.matches("items%[1%]: attempt to use a closed stream",
+                   raises(uxsock.poll, { b }, 0))
+    assert.matches("object: attempt to use a closed stream", raises(p.add, p, b))
+    -- any object can stand for a handle the same way
+    local fake = setmetatable({}, { __uxsock_handle = function() return a.handle end })
+    assert.same({ [fake] = "rh" }, (uxsock.poll({ fake }, 0)))  -- b closed
+    local bad = setmetatable({}, { __uxsock_handle = function() return 42 end })
+    assert.matches("items%[1%]: __uxsock_handle must give a uxsock handle, got number",
+                   raises(uxsock.poll, { bad }, 0))
+    assert.matches("bad argument #1 to 'add' %(object: __uxsock_handle must give a uxsock "
+                   .. "handle, got number", raises(function() local r = p:add(bad) return r end))
+    a:close()
   end)
 
   it("keeps a later add whose descriptor reuses a closed one's number", function()

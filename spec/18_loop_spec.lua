@@ -725,6 +725,94 @@ describe("uxsock.loop", function()
     end)
   end)
 
+  describe("errors", function()
+    for _, backend in ipairs(backends()) do
+      it("a wait the backend refuses fails that wait alone; run goes on (" .. backend .. ")",
+         function()
+        loop.backend(backend)
+        local res, later = nil, false
+        loop.spawn(function() res = helpers.pack(loop.wait(19999, "r", 1)) end)
+        loop.spawn(function() loop.sleep(0.02); later = true end)
+        runall(5)
+        if backend == "poller" then   -- epoll: not open
+          assert.same({ n = 3, nil, "wait: Bad file descriptor", uxsock.EBADF }, res)
+        else                          -- poll(2): POLLNVAL
+          assert.same({ n = 1, "e" }, res)
+        end
+        assert.is_true(later)
+        loop.spawn(function() later = "again" end)
+        runall(5)
+        assert.equal("again", later)
+        assert.equal(backend, loop.backend(backend))  -- nothing is left registered
+      end)
+
+      it("a Lua file closed while a task waits for it wakes the task (" .. backend .. ")",
+         function()
+        loop.backend(backend)
+        local fifo = helpers.tmpdir() .. "/fifo"
+        assert(os.execute("mkfifo " .. fifo))
+        local f = assert(io.open(fifo, "r+"))  -- nothing to read: the wait waits
+        local res
+        loop.spawn(function() res = helpers.pack(loop.wait(f, "r", 5)) end)
+        loop.spawn(function() loop.sleep(0.02); f:close() end)
+        local t0 = loop.now()
+        runall(10)
+        assert.same({ n = 3, nil, "wait: closed", uxsock.EOF }, res)
+        assert.is_true(loop.now() - t0 < 2, "took " .. (loop.now() - t0))
+      end)
+
+      it("a plain handle closed behind the loop's back wakes its waiters (" .. backend .. ")",
+         function()
+        loop.backend(backend)
+        local a, b = uxsock.socketpair()
+        local p = loop.wrap(b)
+        local res = {}
+        loop.spawn(function() res.wait = helpers.pack(loop.wait(b, "r", 5)) end)
+        loop.spawn(function() res.recv = helpers.pack(p:recv()) end)
+        loop.spawn(function() loop.sleep(0.02); b:close() end)
+        local t0 = loop.now()
+        runall(10)
+        assert.same({ n = 3, nil, "wait: closed", uxsock.EOF }, res.wait)
+        assert.equal(uxsock.EOF, res.recv[3], res.recv[2])
+        assert.is_true(loop.now() - t0 < 2, "took " .. (loop.now() - t0))
+        a:close()
+      end)
+    end
+
+    it("an error inside the loop comes out of run, and a later run goes on with every task",
+       function()
+      if not (uxsock.poller and uxsock.poller()) then
+        pending("needs uxsock.poller")
+        return
+      end
+      loop.backend("poller")
+      local methods = getmetatable(assert(uxsock.poller())).__index
+      local wait = methods.wait
+      local a, b = loop.socketpair()
+      local got, slept = {}, 0
+      loop.spawn(function()
+        for _ = 1, 3 do got[#got + 1] = b:recv() end
+      end)
+      loop.spawn(function()
+        for i = 1, 3 do
+          loop.sleep(0.01)
+          a:send(tostring(i))
+          slept = slept + 1
+        end
+      end)
+      -- the poller raises once, as if Ctrl-C came during its wait
+      methods.wait = function() methods.wait = wait; error("interrupted!") end
+      local ok, err = pcall(loop.run, 10)
+      methods.wait = wait
+      assert.is_false(ok)
+      assert.matches("interrupted!", err)
+      runall(10)
+      assert.same({ "1", "2", "3" }, got)
+      assert.equal(3, slept)
+      a:close(); b:close()
+    end)
+  end)
+
   for _, backend in ipairs(backends()) do
     it("serves 200 concurrent clients, every byte echoed intact (" .. backend .. ")",
        function()

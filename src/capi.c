@@ -50,6 +50,7 @@ UXSOCK_API int uxsock_detachfd (lua_State *L, int idx) {
   lua_pushlstring(L, h->rb.len > 0 ? h->rb.p + h->rb.pos : "", h->rb.len);
   if (h->timeout >= 0) (void)ux_setnonblocking(fd, 0);
   h->fd = -1;
+  ux_poll_forget(L, fd);  /* the handle is gone, the descriptor the host's */
   h->owns_file = 0;  /* the socket file stays: the host decides */
   ux_rbuf_free(L, &h->rb);
   return fd;

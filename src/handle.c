@@ -130,7 +130,9 @@ int ux_sockettype (int kind) {
 ** Closing
 ** ======================================================= */
 
-/* the one close path: close, __close and __gc. Never raises. */
+/* the one close path: close, __close and __gc. Never raises. The
+** pollers let go of the descriptor while it still names its file: with
+** a copy alive elsewhere, the kernel would keep their entries. */
 void ux_closehandle (lua_State *L, ux_handle *h, int hidx) {
   int fd = h->fd;
   if (fd < 0) return;
@@ -141,6 +143,7 @@ void ux_closehandle (lua_State *L, ux_handle *h, int hidx) {
       (void)ux_sockfile_remove(lua_tostring(L, -1), &h->file);
     lua_pop(L, 1);
   }
+  ux_poll_forget(L, fd);
   ux_close(fd);
   ux_rbuf_free(L, &h->rb);
 }

@@ -82,6 +82,9 @@ ux_handle *ux_checkhandle_any (lua_State *L, int idx, int kinds);
 void ux_setname (lua_State *L, int hidx, int nameidx);
 int ux_pushname (lua_State *L, int hidx);
 void ux_closehandle (lua_State *L, ux_handle *h, int hidx);
+/* poll.c: every poller of the state lets go of descriptor fd, which is
+** about to be closed or given away (close means gone). No allocation. */
+void ux_poll_forget (lua_State *L, int fd);
 void ux_newkind (lua_State *L, int kind, const luaL_Reg *methods);
 void ux_addmethods (lua_State *L, int kinds, const luaL_Reg *methods);
 

@@ -7,17 +7,62 @@
 ** poll(2), and uxsock.poller, an epoll set whose wait costs the same
 ** however many descriptors it holds (syspoll.c has the system calls).
 **
-** An object is a uxsock handle, a Lua file or an integer descriptor;
-** results map the very object given to its letters ("r", "w", "h", "e").
+** An object is a uxsock handle, a Lua file, an integer descriptor, or a
+** stand-in for a handle: a value whose metatable has a function
+** __uxsock_handle that returns the handle (uxsock.loop's proxies).
+** Results map the very object given to its letters ("r", "w", "h", "e").
 **
-** A poller's user value is a table {byfd, byobj}: byfd[fd] is the object
-** registered at descriptor fd (what wait gives back), byobj[object] its
-** fd (how remove finds a handle closed since). An integer names a
-** descriptor and is only in byfd. byobj has weak keys: an entry whose fd
-** went to a later add does not keep its object alive. Each registration
-** carries a generation with its fd (gens[fd]), so an event of an older
-** registration of the same number (a descriptor closed while a copy kept
-** its file open, then reused) is dropped, never given to the new object.
+** The poller: epoll keys a registration on the open file *and* the
+** descriptor number, and drops it by itself only when the file's last
+** descriptor anywhere closes. So a descriptor closed while a copy lives
+** (sent with sendfds, inherited by a forked child, received again by
+** recvfds) leaves an entry that no call can name any more: level-
+** triggered, it is reported on every wait, which would spin. Who acts:
+**   - this program closing a handle (close, <close>, __gc, detachfd),
+**     while any number of pollers hold it, by itself or by its number;
+**   - a copy of the descriptor elsewhere: in flight in a socket, in a
+**     forked child, a second handle of the same file (recvfds);
+**   - a Lua file or an integer closed behind the poller's back, which
+**     uxsock cannot see;
+**   - a forked child, which shares the parent's kernel sets (fork copies
+**     the epoll descriptors, not the sets): its add, remove or close
+**     would change the parent's set;
+**   - a finalizer during a method (THE RULE, handle.h): it may close
+**     handles, use this poller (wait, add, remove), or close it;
+**   - the poller closed or collected before the handles it held.
+** How each is met:
+**   - Close means gone. ux_closehandle calls ux_poll_forget before the
+**     descriptor is closed (or given away): every open poller of the Lua
+**     state that has a registration at that number drops it, from the
+**     kernel (EPOLL_CTL_DEL, while the descriptor still names the file)
+**     and from its tables. The pollers of a state are a list, linked
+**     through the poller structs; the list's head is a userdata in the
+**     registry. A poller joins at creation and leaves at close or __gc,
+**     so the list never holds a poller that is closed or freed.
+**   - What no call can remove is found by its event: an event whose key
+**     (generation, fd) matches no live registration, or whose object is
+**     a closed Lua file, makes wait rebuild: a new set with every live
+**     registration, the old one closed with whatever the kernel kept in
+**     it. The first getfd makes a second set that holds the first, so a
+**     rebuild swaps the inner set and the descriptor an outer loop
+**     watches stays the same file: its readiness agrees with wait. (Made
+**     only then: an add to a set that is itself watched costs the kernel
+**     a check of the whole graph.)
+**   - A poller used in a forked child first rebuilds both sets as its
+**     own (pid differs from the one that made them); the forget hook
+**     touches the kernel's set only in the process it belongs to.
+**   - wait allocates only once it has its events: from there it holds
+**     its buffer (a userdata) on its stack and takes it from the poller,
+**     so a wait in a finalizer makes another, and each event's
+**     registration is re-read before it is reported; regs is read
+**     through p, always.
+** Ownership: the poller owns its sets and regs[fd] (the generation and
+** events of the registration at fd; 0 is none). Its user value is
+** {byfd, byobj, ev}: ev is wait's buffer; byfd[fd] is the object at fd
+** (what wait gives back), byobj[object] its fd (how remove finds an
+** object whose registration is gone); byobj has weak keys. An integer
+** names a descriptor and is only in byfd. registry[p] is byfd too, for
+** the hook, which has only the poller's struct.
 */
 #include <errno.h>
 #include <string.h>
@@ -36,17 +81,35 @@
 /* uxsock.poll needs no allocation for this many distinct objects */
 #define POLL_LOCAL  16
 
+/* the registration at a descriptor */
+typedef struct preg {
+  uint32_t gen;      /* 0: none */
+  int flags;         /* UX_PIN, UX_POUT */
+} preg;
+
 typedef struct poller {
-  int epfd;          /* -1: closed */
-  int count;         /* descriptors in byfd */
+  int set;           /* the set of the registrations; -1: closed */
+  int pub;           /* made by getfd, holding 'set'; -1: none yet */
+  int count;         /* registrations (regs[fd].gen != 0) */
+  long pid;          /* the process the sets belong to */
   uint32_t gen;      /* the generation of the last add */
+  int nregs;         /* slots in regs */
   int nev;           /* slots in ev */
-  int ngens;         /* slots in gens */
-  ux_pevent *ev;     /* wait's buffer */
-  uint32_t *gens;    /* gens[fd]: the generation of fd's registration */
+  preg *regs;
+  ux_pevent *ev;     /* wait's buffer: the userdata uv[UV_EV], or NULL */
+  struct poller *next, **pprev;  /* the open pollers of the Lua state */
 } poller;
 
+/* registry[&pollers_key]: the head of the list of open pollers */
+typedef struct pollers {
+  poller *first;
+} pollers;
+static const char pollers_key = 0;
+
 #define KEY(gen, fd)  (((uint64_t)(gen) << 32) | (uint32_t)(fd))
+
+/* the slots of a poller's user value */
+enum { UV_BYFD = 1, UV_BYOBJ, UV_EV };
 
 
 /* {======================================================
@@ -88,24 +151,71 @@ static int checkevents (lua_State *L, int idx, int arg, int item) {
   return eventserror(L, idx, arg, item);
 }
 
-/* Is the value at idx a handle or a Lua file that was closed? Its
-** descriptor is gone from every epoll set, unless a copy lives on. */
-static int isclosedobj (lua_State *L, int idx) {
+/* Is the value at idx a stand-in for a handle (its metatable has
+** __uxsock_handle)? A table that is not is a poll entry {object, events} */
+static int isstandin (lua_State *L, int idx) {
+  int t = lua_type(L, idx);
+  if (t != LUA_TTABLE && t != LUA_TUSERDATA) return 0;
+  if (luaL_getmetafield(L, idx, "__uxsock_handle") == 0) return 0;
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* the name of an argument in messages: items[item], or "object" */
+static const char *objname (lua_State *L, int item) {
+  return item > 0 ? lua_pushfstring(L, "items[%d]", item) : "object";
+}
+
+/* pushes the handle the stand-in at idx gives (__uxsock_handle(obj))
+** and returns 1; 0, with nothing pushed, for any other value */
+static int pushstandin (lua_State *L, int idx, int arg, int item) {
+  int t = lua_type(L, idx);
+  if (t != LUA_TTABLE && t != LUA_TUSERDATA) return 0;
+  idx = lua_absindex(L, idx);
+  if (luaL_getmetafield(L, idx, "__uxsock_handle") == 0) return 0;
+  lua_pushvalue(L, idx);
+  lua_call(L, 1, 1);
+  if (ux_tohandle(L, -1) == NULL)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s: __uxsock_handle must give "
+                  "a uxsock handle, got %s", objname(L, item),
+                  luaL_typename(L, -1)));
+  return 1;
+}
+
+/* the descriptor of the object at idx (ux_checkfdobj, and stand-ins);
+** raises naming it (items[item], or "object" for item 0) */
+static int objfd (lua_State *L, int idx, int arg, int item) {
+  int fd = ux_tofd(L, idx);
+  if (fd >= 0) return fd;
+  idx = lua_absindex(L, idx);
+  if (pushstandin(L, idx, arg, item)) {
+    int h = lua_gettop(L);
+    fd = ux_tofd(L, h);
+    if (fd < 0) fd = ux_checkfdobj(L, h, arg, objname(L, item));
+    lua_settop(L, h - 1);
+    return fd;
+  }
+  return ux_checkfdobj(L, idx, arg, objname(L, item));
+}
+
+/* Is the value at idx a handle or a Lua file that was closed, or, with
+** arg > 0 (its number in messages), a stand-in whose handle was? A
+** closed handle is out of every poller (ux_poll_forget); a closed Lua
+** file may still have an entry in a kernel set (a copy of its
+** descriptor lives). */
+static int isclosedobj (lua_State *L, int idx, int arg) {
   ux_handle *h;
-  int isfile;
+  int isfile, closed;
   FILE *f;
+  if (arg > 0 && pushstandin(L, idx, arg, 0)) {
+    closed = ux_tohandle(L, -1)->fd < 0;
+    lua_pop(L, 1);
+    return closed;
+  }
   if (lua_type(L, idx) != LUA_TUSERDATA) return 0;
   if ((h = ux_tohandle(L, idx)) != NULL) return h->fd < 0;
   f = ux_tofile(L, idx, &isfile);
   return isfile && f == NULL;
-}
-
-/* ux_checkfdobj for items[item]: the name of the entry is made only
-** for an error */
-static int itemfd (lua_State *L, int idx, int item) {
-  int fd = ux_tofd(L, idx);
-  if (fd >= 0) return fd;
-  return ux_checkfdobj(L, idx, 1, lua_pushfstring(L, "items[%d]", item));
 }
 
 /* }====================================================== */
@@ -115,10 +225,15 @@ static int itemfd (lua_State *L, int idx, int item) {
 ** uxsock.poll
 ** ======================================================= */
 
+/* Is the value at idx an entry {object, events}? */
+static int ispair (lua_State *L, int idx) {
+  return lua_istable(L, idx) && !isstandin(L, idx);
+}
+
 /* pushes the object of items[item] (the entry, or its [1]) */
 static void pushobj (lua_State *L, int item) {
   lua_rawgeti(L, 1, item);
-  if (lua_istable(L, -1)) {
+  if (ispair(L, -1)) {
     lua_rawgeti(L, -1, 1);
     lua_remove(L, -2);
   }
@@ -128,7 +243,7 @@ static void pushobj (lua_State *L, int item) {
 static int pushitem (lua_State *L, int item, int *fd) {
   int flags = UX_PIN;
   lua_rawgeti(L, 1, item);
-  if (lua_istable(L, -1)) {
+  if (ispair(L, -1)) {
     int t = lua_gettop(L);
     lua_rawgeti(L, t, 2);
     flags = checkevents(L, t + 1, 1, item);
@@ -136,15 +251,16 @@ static int pushitem (lua_State *L, int item, int *fd) {
     lua_rawgeti(L, t, 1);
     lua_remove(L, t);
   }
-  *fd = itemfd(L, lua_gettop(L), item);
+  *fd = objfd(L, lua_gettop(L), 1, item);
   return flags;
 }
 
 /***
 Which of the objects in `items` are ready, through poll(2): fine for a
 few descriptors (a poller is for many). An entry of `items` is an
-object (a uxsock handle, an open Lua file or an integer descriptor),
-watched for reading, or a pair `{object, events}` with events `"r"`,
+object (a uxsock handle, a `uxsock.loop` proxy, an open Lua file or an
+integer descriptor), watched for reading, or a pair `{object, events}`
+with events `"r"`,
 `"w"` or `"rw"`. An object given twice is watched once, for both
 entries' events. In `ready`, each ready object (the very value given)
 maps to its letters, in this order: `r` readable, `w` writable, `h` hung
@@ -214,7 +330,7 @@ static int l_poll (lua_State *L) {
 
 
 /* {======================================================
-** The poller
+** The poller: its registrations, its sets, the state's list
 ** ======================================================= */
 
 /* methods have the poller metatable as upvalue 1: one comparison */
@@ -230,69 +346,222 @@ static poller *topoller (lua_State *L) {
 
 static poller *checkpoller (lua_State *L) {
   poller *p = topoller(L);
-  if (p->epfd < 0) luaL_argerror(L, 1, "attempt to use a closed poller");
+  if (p->set < 0) luaL_argerror(L, 1, "attempt to use a closed poller");
   return p;
 }
 
 /* pushes byfd and byobj */
 static void pushreg (lua_State *L) {
   ux_getuv(L, 1);
-  lua_rawgeti(L, -1, 1);
-  lua_rawgeti(L, -2, 2);
+  lua_rawgeti(L, -1, UV_BYFD);
+  lua_rawgeti(L, -2, UV_BYOBJ);
   lua_remove(L, -3);
 }
 
-/* resizes a block with the state's allocator; NULL when it cannot */
+/* t[k] = nil in the table at idx, only if t[k] is there: setting an
+** absent key can allocate, and this runs where nothing may (the hook) */
+static void unsetkey (lua_State *L, int idx, int k) {
+  idx = lua_absindex(L, idx);
+  lua_rawgeti(L, idx, k);
+  if (!lua_isnil(L, -1)) {
+    lua_pushnil(L);
+    lua_rawseti(L, idx, k);
+  }
+  lua_pop(L, 1);
+}
+
+/* Forgets the registration at fd, whose kernel entry was removed or
+** goes with its set. Never allocates: the close hook calls it. */
+static void dropreg (lua_State *L, poller *p, int fd) {
+  p->regs[fd].gen = 0;
+  p->count--;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, p) == LUA_TTABLE) unsetkey(L, -1, fd);
+  lua_pop(L, 1);
+}
+
+/* resizes a block with the state's allocator (which never runs the
+** collector); NULL when it cannot */
 static void *resize (lua_State *L, void *p, size_t old, size_t size) {
   void *ud;
   lua_Alloc f = lua_getallocf(L, &ud);
   return f(ud, p, old, size);
 }
 
-/* room for gens[fd]; 0 or ENOMEM */
-static int growgens (lua_State *L, poller *p, int fd) {
+/* room for regs[fd]; 0 or ENOMEM */
+static int growregs (lua_State *L, poller *p, int fd) {
   size_t n;
-  uint32_t *g;
-  if (fd < p->ngens) return 0;
-  n = (size_t)p->ngens * 2;
+  preg *r;
+  if (fd < p->nregs) return 0;
+  n = (size_t)p->nregs * 2;
   if (n <= (size_t)fd) n = (size_t)fd + 1;
   if (n < 64) n = 64;
-  g = (uint32_t *)resize(L, p->gens, (size_t)p->ngens * sizeof(uint32_t),
-                         n * sizeof(uint32_t));
-  if (g == NULL) return ENOMEM;
-  memset(g + p->ngens, 0, (n - (size_t)p->ngens) * sizeof(uint32_t));
-  p->gens = g;
-  p->ngens = (int)n;
+  r = (preg *)resize(L, p->regs, (size_t)p->nregs * sizeof(preg),
+                     n * sizeof(preg));
+  if (r == NULL) return ENOMEM;
+  memset(r + p->nregs, 0, (n - (size_t)p->nregs) * sizeof(preg));
+  p->regs = r;
+  p->nregs = (int)n;
   return 0;
 }
 
-/* room for n events in wait's buffer; 0 or ENOMEM */
-static int growev (lua_State *L, poller *p, int n) {
+/* the registration at fd, or 0 */
+static uint32_t genat (const poller *p, int fd) {
+  return (fd >= 0 && fd < p->nregs) ? p->regs[fd].gen : 0;
+}
+
+/* room for n events in wait's buffer, a userdata at uv[UV_EV] (the
+** user value at uv): the collector frees it, also after a raise */
+static void growev (lua_State *L, poller *p, int n, int uv) {
   ux_pevent *ev;
-  if (n <= p->nev) return 0;
-  ev = (ux_pevent *)resize(L, p->ev, (size_t)p->nev * sizeof(ux_pevent),
-                           (size_t)n * sizeof(ux_pevent));
-  if (ev == NULL) return ENOMEM;
+  if (p->ev != NULL && n <= p->nev) return;
+  ev = (ux_pevent *)lua_newuserdata(L, (size_t)n * sizeof(ux_pevent));
+  lua_rawseti(L, uv, UV_EV);  /* [UV_EV] is in the array part: no growth */
   p->ev = ev;
   p->nev = n;
+}
+
+/* a set that holds 'set' (getfd's): 0 or an errno */
+static int newpub (int set, int *pub) {
+  int err = ux_epoll_create(pub);
+  if (err == 0 && (err = ux_epoll_ctl(*pub, UX_PADD, set, UX_PIN, 0)) != 0) {
+    ux_close(*pub);
+    *pub = -1;
+  }
+  return err;
+}
+
+/* A new set with every registration that lives; the old one is closed
+** with what the kernel kept in it that no call can name (an entry of a
+** descriptor closed while a copy lives), or, in a forked child, left to
+** the parent, with getfd's set. The descriptors keep their numbers, but
+** the set's inside getfd's. Registrations whose object was closed
+** behind the poller's back are dropped. 0, or an errno and the old
+** sets stay. */
+static int rebuild (lua_State *L, poller *p) {
+  int top = lua_gettop(L), set, fd, err;
+  long pid = ux_pid();
+  if ((err = ux_epoll_create(&set)) != 0) return err;
+  pushreg(L);  /* top+1: byfd */
+  for (fd = 0; fd < p->nregs && err == 0; fd++) {
+    if (p->regs[fd].gen == 0) continue;
+    lua_rawgeti(L, top + 1, fd);
+    if (lua_isnil(L, -1) || isclosedobj(L, -1, 0)) err = EBADF;
+    else err = ux_epoll_ctl(set, UX_PADD, fd, p->regs[fd].flags,
+                            KEY(p->regs[fd].gen, fd));
+    lua_pop(L, 1);
+    /* gone: closed, or its number is now a regular file */
+    if (err == EBADF || err == EPERM || err == ENOENT) {
+      dropreg(L, p, fd);
+      err = 0;
+    }
+  }
+  lua_settop(L, top);
+  if (err != 0) {
+    ux_close(set);
+    return err;
+  }
+  if (p->pub >= 0 && p->pid == pid) {  /* swap the set inside getfd's */
+    if ((err = ux_epoll_ctl(p->pub, UX_PADD, set, UX_PIN, 0)) != 0) {
+      ux_close(set);
+      return err;
+    }
+    (void)ux_epoll_ctl(p->pub, UX_PDEL, p->set, 0, 0);
+    ux_close(p->set);
+    p->set = set;
+  }
+  else {
+    int pub;
+    if ((err = ux_epoll_replace(p->set, set)) != 0) {
+      ux_close(set);
+      return err;
+    }
+    /* a child: getfd's set is the parent's too */
+    if (p->pub >= 0) {
+      if ((err = newpub(p->set, &pub)) != 0) return err;
+      if ((err = ux_epoll_replace(p->pub, pub)) != 0) {
+        ux_close(pub);
+        return err;
+      }
+    }
+  }
+  p->pid = pid;
   return 0;
 }
 
-/* closes the epoll descriptor; 'all' (__gc) also frees the buffers,
-** which a wait in progress may still read until then */
-static void closepoller (lua_State *L, poller *p, int all) {
-  if (p->epfd >= 0) {
-    int fd = p->epfd;
-    p->epfd = -1;
-    p->count = 0;
-    ux_close(fd);
+/* in a forked child, the sets become the child's own (rebuild): 0, or
+** an errno when they cannot be made */
+static int ownsets (lua_State *L, poller *p) {
+  return p->pid == ux_pid() ? 0 : rebuild(L, p);
+}
+
+/* pushes the list of this state's open pollers, made if need be; NULL
+** (and nil pushed) when it was never made and 'make' is 0 */
+static pollers *pushlist (lua_State *L, int make) {
+  pollers *list;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &pollers_key) == LUA_TUSERDATA)
+    return (pollers *)lua_touserdata(L, -1);
+  if (!make) return NULL;
+  lua_pop(L, 1);
+  list = (pollers *)lua_newuserdata(L, sizeof(pollers));
+  list->first = NULL;
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &pollers_key);
+  return list;
+}
+
+static void listjoin (pollers *list, poller *p) {
+  p->next = list->first;
+  if (p->next != NULL) p->next->pprev = &p->next;
+  p->pprev = &list->first;
+  list->first = p;
+}
+
+static void listleave (poller *p) {
+  if (p->pprev == NULL) return;
+  *p->pprev = p->next;
+  if (p->next != NULL) p->next->pprev = p->pprev;
+  p->next = NULL;
+  p->pprev = NULL;
+}
+
+/* The close hook (handle.h): every open poller of this state drops its
+** registration at fd, which is about to be closed or given away; in the
+** kernel's set too while the descriptor still names the file, unless
+** the set is the parent process's (a forked child's poller before its
+** first use). Runs in finalizers: no allocation, no raise. */
+void ux_poll_forget (lua_State *L, int fd) {
+  pollers *list = pushlist(L, 0);
+  poller *p;
+  long pid = 0;
+  lua_pop(L, 1);  /* the registry keeps the list */
+  if (list == NULL) return;
+  for (p = list->first; p != NULL; p = p->next) {
+    if (genat(p, fd) == 0) continue;
+    if (pid == 0) pid = ux_pid();
+    if (p->pid == pid) (void)ux_epoll_ctl(p->set, UX_PDEL, fd, 0, 0);
+    dropreg(L, p, fd);
   }
-  if (all) {
-    p->ev = (ux_pevent *)resize(L, p->ev, (size_t)p->nev * sizeof(ux_pevent),
-                                0);
-    p->gens = (uint32_t *)resize(L, p->gens,
-                                 (size_t)p->ngens * sizeof(uint32_t), 0);
-    p->nev = p->ngens = 0;
+}
+
+/* closes the sets and leaves the list; 'all' (__gc) also frees regs */
+static void closepoller (lua_State *L, poller *p, int all) {
+  if (p->set >= 0) {
+    int pub = p->pub, set = p->set;
+    listleave(p);
+    p->pub = p->set = -1;
+    p->count = 0;
+    ux_close(set);
+    if (pub >= 0) ux_close(pub);
+  }
+  /* the hook's byfd; nil set only over a key that is there */
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, p) != LUA_TNIL) {
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, p);
+  }
+  lua_pop(L, 1);
+  if (all) {  /* regs is read through p; ev is the collector's */
+    p->regs = (preg *)resize(L, p->regs, (size_t)p->nregs * sizeof(preg), 0);
+    p->nregs = 0;
   }
 }
 
@@ -305,6 +574,13 @@ static int failctl (lua_State *L, const char *op, int err) {
   return ux_failmsg(L, 0, op, err, what);
 }
 
+/* }====================================================== */
+
+
+/* {======================================================
+** The poller's functions
+** ======================================================= */
+
 /***
 A set of objects to watch, on Linux through epoll: `wait` costs the
 same whether it holds one descriptor or ten thousand. Elsewhere it
@@ -315,31 +591,39 @@ fails with `ENOTSUP`.
 */
 static int l_poller (lua_State *L) {
   poller *p = (poller *)ux_newudata(L, sizeof(poller));
+  pollers *list;
   int err;
   memset(p, 0, sizeof(*p));
-  p->epfd = -1;  /* closed until epoll_create1 succeeds */
+  p->set = p->pub = -1;  /* closed until the set is made */
   luaL_setmetatable(L, POLLER_META);
-  lua_createtable(L, 2, 0);
+  lua_createtable(L, 3, 0);  /* the user value; [UV_EV] comes with wait */
   lua_newtable(L);
-  lua_rawseti(L, -2, 1);  /* byfd */
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, p);  /* the hook's byfd */
+  lua_rawseti(L, -2, UV_BYFD);
   lua_newtable(L);
   lua_createtable(L, 0, 1);
   lua_pushliteral(L, "k");
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
-  lua_rawseti(L, -2, 2);  /* byobj */
+  lua_rawseti(L, -2, UV_BYOBJ);
   ux_setuv(L, -2);
-  err = ux_epoll_create(&p->epfd);
+  list = pushlist(L, 1);
+  lua_pop(L, 1);
+  err = ux_epoll_create(&p->set);
   if (err == ENOTSUP) return ux_failmsg(L, 0, "poller", err, "needs epoll "
                                         "(Linux)");
   if (err != 0) return ux_fail(L, 0, "poller", err);
+  p->pid = ux_pid();
+  listjoin(list, p);
   return 1;
 }
 
 /***
-Watches `obj` (a uxsock handle, an open Lua file or an integer
-descriptor) for `events`. Level-triggered: `wait` reports it for as long
-as it is ready. A regular file cannot be watched (`EPERM`).
+Watches `obj` (a uxsock handle, a `uxsock.loop` proxy, an open Lua
+file or an integer descriptor) for `events`. Level-triggered: `wait`
+reports it for as long as it is ready. A regular file cannot be watched
+(`EPERM`).
 @function poller:add
 @within poller
 @param obj the object
@@ -349,21 +633,20 @@ as it is ready. A regular file cannot be watched (`EPERM`).
 */
 static int p_add (lua_State *L) {
   poller *p = checkpoller(L);
-  int fd = ux_checkfdobj(L, 2, 2, "object");
+  int fd = objfd(L, 2, 2, 0);
   int flags = checkevents(L, 3, 3, 0);
   int isint = (lua_type(L, 2) == LUA_TNUMBER);
-  uint32_t gen = p->gen + 1;
+  uint32_t gen;
   int err;
-  /* cppcheck-suppress knownConditionTrueFalse ; p->gen + 1 wraps to 0 */
-  if (gen == 0) gen = 1;  /* 0 is no registration's */
+  if ((err = ownsets(L, p)) != 0 || (err = growregs(L, p, fd)) != 0)
+    return failctl(L, "add", err);
   lua_settop(L, 3);
   pushreg(L);  /* 4: byfd, 5: byobj */
-  lua_rawgeti(L, 4, fd);  /* 6: what was at fd (a stale entry, or nil) */
+  lua_rawgeti(L, 4, fd);  /* 6: what was at fd (a dropped entry, or nil) */
   lua_pushvalue(L, 2);
   lua_rawget(L, 5);  /* 7: the object's fd before */
   /* the tables first: setting a new key can raise, and then the kernel
-  ** has nothing; byobj first, as remove takes an entry there alone for
-  ** stale */
+  ** has nothing */
   if (!isint) {
     lua_pushvalue(L, 2);
     lua_pushinteger(L, fd);
@@ -371,22 +654,34 @@ static int p_add (lua_State *L) {
   }
   lua_pushvalue(L, 2);
   lua_rawseti(L, 4, fd);
-  err = ux_epoll_ctl(p->epfd, UX_PADD, fd, flags, KEY(gen, fd));
-  if (err == 0 && (err = growgens(L, p, fd)) != 0)
-    (void)ux_epoll_ctl(p->epfd, UX_PDEL, fd, 0, 0);
-  if (err != 0) {  /* put back what was there: no new key, no raise */
-    lua_pushvalue(L, 6);
-    lua_rawseti(L, 4, fd);
+  /* after the allocations: a finalizer may have added meanwhile */
+  gen = p->gen + 1;
+  /* cppcheck-suppress knownConditionTrueFalse ; p->gen + 1 wraps to 0 */
+  if (gen == 0) gen = 1;  /* 0 is no registration's */
+  err = ux_epoll_ctl(p->set, UX_PADD, fd, flags, KEY(gen, fd));
+  if (err != 0) {  /* put back what was there, where it is still ours */
+    lua_rawgeti(L, 4, fd);  /* 8 */
+    if (lua_rawequal(L, 8, 2)) {
+      lua_pushvalue(L, 6);
+      lua_rawseti(L, 4, fd);
+    }
     if (!isint) {
       lua_pushvalue(L, 2);
-      lua_pushvalue(L, 7);
-      lua_rawset(L, 5);
+      lua_rawget(L, 5);  /* 9 */
+      if (lua_type(L, 9) == LUA_TNUMBER && lua_tointeger(L, 9) == fd) {
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, 7);
+        lua_rawset(L, 5);
+      }
     }
     return failctl(L, "add", err);
   }
   p->gen = gen;
-  p->gens[fd] = gen;
-  if (lua_isnil(L, 6)) p->count++;  /* else it replaces a stale entry */
+  /* a registration there already was one the kernel had dropped (a Lua
+  ** file closed since): this one takes its place */
+  if (p->regs[fd].gen == 0) p->count++;
+  p->regs[fd].gen = gen;
+  p->regs[fd].flags = flags;
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -402,19 +697,29 @@ Changes the events `obj` is watched for.
 */
 static int p_modify (lua_State *L) {
   poller *p = checkpoller(L);
-  int fd = ux_checkfdobj(L, 2, 2, "object");
+  int fd = objfd(L, 2, 2, 0);
   int flags = checkevents(L, 3, 3, 0);
-  uint32_t gen = fd < p->ngens ? p->gens[fd] : 0;
-  int err = ux_epoll_ctl(p->epfd, UX_PMOD, fd, flags, KEY(gen, fd));
+  uint32_t gen;
+  int err;
+  if ((err = ownsets(L, p)) != 0) return failctl(L, "modify", err);
+  if ((gen = genat(p, fd)) == 0) return failctl(L, "modify", ENOENT);
+  err = ux_epoll_ctl(p->set, UX_PMOD, fd, flags, KEY(gen, fd));
+  if (err == ENOENT || err == EBADF) {
+    /* the kernel dropped it: closed behind the poller's back */
+    dropreg(L, p, fd);
+    return failctl(L, "modify", err);
+  }
   if (err != 0) return failctl(L, "modify", err);
+  p->regs[fd].flags = flags;
   lua_pushboolean(L, 1);
   return 1;
 }
 
 /***
-Stops watching `obj`. A handle or file closed since it was added is
-simply forgotten (closing took it out of the kernel's set); an integer
-removes whatever was added with that descriptor.
+Stops watching `obj`. A handle closed since it was added was taken out
+when it closed; removing it too is harmless (`true`), as for a Lua file
+closed since. An integer removes whatever was added with that
+descriptor.
 @function poller:remove
 @within poller
 @param obj an object added before
@@ -423,23 +728,21 @@ removes whatever was added with that descriptor.
 */
 static int p_remove (lua_State *L) {
   poller *p = checkpoller(L);
-  int closed = 0, fd;
+  int isint = (lua_type(L, 2) == LUA_TNUMBER);
+  int closed = 0, fd, err;
   lua_settop(L, 2);
-  if (lua_type(L, 2) == LUA_TNUMBER || !(closed = isclosedobj(L, 2)))
-    (void)ux_checkfdobj(L, 2, 2, "object");  /* raises for a wrong type */
+  if (isint || !(closed = isclosedobj(L, 2, 2)))
+    (void)objfd(L, 2, 2, 0);  /* raises for a wrong type */
+  if ((err = ownsets(L, p)) != 0) return failctl(L, "remove", err);
   pushreg(L);  /* 3: byfd, 4: byobj */
-  if (lua_type(L, 2) == LUA_TNUMBER)
-    lua_pushvalue(L, 2);
-  else {
-    lua_pushvalue(L, 2);
-    lua_rawget(L, 4);
-  }
+  lua_pushvalue(L, 2);
+  if (!isint) lua_rawget(L, 4);
   if (lua_isnil(L, 5)) return failctl(L, "remove", ENOENT);
   fd = (int)lua_tointeger(L, 5);
-  lua_rawgeti(L, 3, fd);  /* 6: the entry at fd */
-  if (lua_isnil(L, 6)) return failctl(L, "remove", ENOENT);
-  if (lua_type(L, 2) != LUA_TNUMBER && !lua_rawequal(L, 2, 6)) {
-    /* stale: its fd went to a later add, which stays */
+  lua_rawgeti(L, 3, fd);  /* 6: the object registered at fd */
+  if (genat(p, fd) == 0 || lua_isnil(L, 6) || (!isint && !lua_rawequal(L, 2, 6))) {
+    if (isint) return failctl(L, "remove", ENOENT);
+    /* gone already (closed, or its fd went to a later add, which stays) */
     lua_pushvalue(L, 2);
     lua_pushnil(L);
     lua_rawset(L, 4);
@@ -447,28 +750,38 @@ static int p_remove (lua_State *L) {
     return 1;
   }
   if (!closed) {
-    int err = ux_epoll_ctl(p->epfd, UX_PDEL, fd, 0, 0);
+    err = ux_epoll_ctl(p->set, UX_PDEL, fd, 0, 0);
     /* ENOENT, EBADF: the kernel had dropped it (an integer closed since) */
     if (err != 0 && err != ENOENT && err != EBADF)
       return failctl(L, "remove", err);
   }
-  lua_pushnil(L);
-  lua_rawseti(L, 3, fd);
   if (lua_type(L, 6) != LUA_TNUMBER) {
     lua_pushvalue(L, 6);
     lua_pushnil(L);
     lua_rawset(L, 4);
   }
-  p->count--;
+  dropreg(L, p, fd);
   lua_pushboolean(L, 1);
   return 1;
+}
+
+/* Is the event at ev of a registration that lives? byfd at index t */
+static int liveevent (lua_State *L, poller *p, const ux_pevent *ev, int t) {
+  uint64_t key = ux_pevent_key(ev);
+  int fd = (int)(uint32_t)key, live;
+  if (genat(p, fd) != (uint32_t)(key >> 32)) return 0;
+  lua_rawgeti(L, t, fd);
+  live = !lua_isnil(L, -1) && !isclosedobj(L, -1, 0);
+  lua_pop(L, 1);
+  return live;
 }
 
 /***
 Waits until an object added is ready, or for `timeout` seconds, and
 tells which, as `uxsock.poll` does: `ready` maps each ready object to
 its letters (`r`, `w`, `h`, `e`). At most `max` objects per call; the
-others are there for the next.
+others are there for the next. The wait uses no processor time while
+nothing is ready, whatever was closed while added.
 @function poller:wait
 @within poller
 @tparam[opt] number timeout seconds, `0` to only look; `nil` or
@@ -483,48 +796,69 @@ static int p_wait (lua_State *L) {
   double timeout = ux_opttimeout(L, 2, 2, "timeout");
   lua_Integer max = luaL_optinteger(L, 3, UX_POLLER_MAXEVENTS);
   ux_deadline d;
-  int n, got, i, k, err;
+  ux_pevent *ev;
+  int n, nev, got, i, k, err;
   luaL_argcheck(L, max >= 1, 3, "max must be at least 1");
-  /* never more events than descriptors: the buffer stays small */
+  if ((err = ownsets(L, p)) != 0) return ux_fail(L, 0, "wait", err);
+  lua_settop(L, 3);
+  ux_getuv(L, 1);  /* 4: uv */
+  lua_rawgeti(L, 4, UV_BYFD);  /* 5: byfd */
+  /* never more events than registrations: the buffer stays small */
   n = (max > p->count) ? p->count : (int)max;
   if (n < 1) n = 1;
-  if ((err = growev(L, p, n)) != 0) return ux_fail(L, 0, "wait", err);
-  lua_settop(L, 3);
-  pushreg(L);
-  lua_pop(L, 1);  /* 4: byfd */
+  growev(L, p, n, 4);
+  ev = p->ev;
+  nev = p->nev;
   ux_deadline_init(&d, timeout);
-  for (;;) {
-    if ((err = ux_epoll_wait(p->epfd, p->ev, n, &d, &got)) != 0)
+  for (;;) {  /* no allocation until the events are reported */
+    int stale = 0;
+    if ((err = ux_epoll_wait(p->set, ev, n, &d, &got)) != 0)
       return ux_fail(L, 0, "wait", err);
-    lua_createtable(L, 0, got);  /* 5: ready */
-    for (i = k = 0; i < got; i++) {
-      uint64_t key = ux_pevent_key(&p->ev[i]);
-      int fd = (int)(uint32_t)key;
-      int flags = ux_pevent_flags(&p->ev[i]);
-      /* an older registration of this number, or one removed: not ours */
-      if (fd >= p->ngens || p->gens[fd] != (uint32_t)(key >> 32) ||
-          flags == 0)
-        continue;
-      lua_rawgeti(L, 4, fd);
-      if (lua_isnil(L, -1) || isclosedobj(L, -1)) {
-        lua_pop(L, 1);
-        continue;
-      }
-      pushletters(L, flags);
-      lua_rawset(L, 5);
-      k++;
+    for (i = k = 0; i < got; i++) {  /* the live ones to the front */
+      if (liveevent(L, p, &ev[i], 5)) ev[k++] = ev[i];
+      else stale = 1;
     }
-    /* only stale events: they are not a wake-up, wait for the time left */
-    if (k > 0 || got == 0 || ux_deadline_ms(&d) == 0) break;
-    lua_pop(L, 1);
+    if (!stale) break;
+    /* an event no live registration has: an entry nobody can remove */
+    if ((err = rebuild(L, p)) != 0) return ux_fail(L, 0, "wait", err);
+    /* they are gone now: wait for the time left, or, with events that
+    ** stale ones kept out of the buffer, look once more at once */
+    if (k > 0) ux_deadline_init(&d, 0);
+    else if (ux_deadline_ms(&d) == 0) break;
   }
-  lua_pushinteger(L, k);
+  /* The one allocation: a finalizer may run in it, and wait on this
+  ** poller; the buffer is held on the stack and taken from p meanwhile,
+  ** so such a wait makes one of its own. Then none: each registration
+  ** is re-read, the letters are the metatable's, ready has room. */
+  lua_rawgeti(L, 4, UV_EV);  /* 6: the buffer */
+  p->ev = NULL;
+  lua_createtable(L, 0, k);  /* 7: ready */
+  for (i = got = 0; i < k; i++) {
+    uint64_t key = ux_pevent_key(&ev[i]);
+    int fd = (int)(uint32_t)key;
+    if (genat(p, fd) != (uint32_t)(key >> 32)) continue;
+    lua_rawgeti(L, 5, fd);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_rawgeti(L, lua_upvalueindex(1), ux_pevent_flags(&ev[i]));
+    lua_rawset(L, 7);
+    got++;
+  }
+  if (p->ev == NULL) {  /* no nested wait made another */
+    p->ev = ev;
+    p->nev = nev;
+  }
+  lua_pushinteger(L, got);
   return 2;
 }
 
 /***
-How many descriptors are added (a handle closed while added counts
-until it is removed or its descriptor is added again). `#p` is the same.
+How many descriptors are added. A handle closed while added is out as
+it closes; a Lua file or an integer closed while added counts until it
+is removed, its descriptor is added again, or `wait` finds it closed.
+`#p` is the same.
 @function poller:count
 @within poller
 @return an integer
@@ -536,14 +870,20 @@ static int p_count (lua_State *L) {
 
 /***
 The epoll descriptor, to nest the poller in another event loop: it is
-readable when `wait` has something. The poller still owns it: do not
-close it.
+readable when `wait` has something, and stays the same descriptor for
+the poller's life (in a forked child, the child's own, at the same
+number). The poller still owns it: do not close it.
 @function poller:getfd
 @within poller
 @return an integer
+@fail `nil, msg, code` (a forked child could not make its own set)
 */
 static int p_getfd (lua_State *L) {
-  lua_pushinteger(L, checkpoller(L)->epfd);
+  poller *p = checkpoller(L);
+  int err = ownsets(L, p);
+  if (err == 0 && p->pub < 0) err = newpub(p->set, &p->pub);
+  if (err != 0) return ux_fail(L, 0, "getfd", err);
+  lua_pushinteger(L, p->pub);
   return 1;
 }
 
@@ -556,7 +896,7 @@ Closing twice is harmless.
 */
 static int p_close (lua_State *L) {
   poller *p = topoller(L);
-  if (p->epfd >= 0) {
+  if (p->set >= 0) {
     closepoller(L, p, 0);
     lua_pushnil(L);
     ux_setuv(L, 1);  /* the objects are no longer held */
@@ -590,7 +930,7 @@ Whether the poller is closed.
 @return `true` or `false`
 */
 static int p_isclosed (lua_State *L) {
-  lua_pushboolean(L, topoller(L)->epfd < 0);
+  lua_pushboolean(L, topoller(L)->set < 0);
   return 1;
 }
 
@@ -602,9 +942,9 @@ static int p_isclosed (lua_State *L) {
 */
 static int p_tostring (lua_State *L) {
   poller *p = topoller(L);
-  if (p->epfd < 0) lua_pushliteral(L, POLLER_META " (closed)");
-  else lua_pushfstring(L, POLLER_META " (fd %d, %d registered)", p->epfd,
-                       p->count);
+  if (p->set < 0) lua_pushliteral(L, POLLER_META " (closed)");
+  else lua_pushfstring(L, POLLER_META " (fd %d, %d registered)",
+                       p->pub >= 0 ? p->pub : p->set, p->count);
   return 1;
 }
 
@@ -640,7 +980,14 @@ const luaL_Reg ux_poll_functions[] = {
 /* once per Lua state (ux_open_kinds); a metatable made before by an
 ** open that ran out of memory half way is filled again */
 void ux_open_poll (lua_State *L) {
+  int flags;
+  (void)pushlist(L, 1);
+  lua_pop(L, 1);
   luaL_newmetatable(L, POLLER_META);
+  for (flags = 0; flags <= (UX_PIN | UX_POUT | UX_PHUP | UX_PERR); flags++) {
+    pushletters(L, flags);  /* meta[flags]: wait reports without allocating */
+    lua_rawseti(L, -2, flags);
+  }
   lua_pushvalue(L, -1);  /* upvalue 1 of every function: the metatable */
   luaL_setfuncs(L, poller_meta, 1);
   lua_createtable(L, 0, 8);
@@ -655,8 +1002,9 @@ void ux_open_poll (lua_State *L) {
 Poller.
 A set of objects to watch from `uxsock.poller()`, on Linux through
 epoll: `wait` costs the same however many it holds. Objects are uxsock
-handles, open Lua files or integer descriptors, and `wait` gives back
-the very object added. Methods of a closed poller raise, but for
-`close` and `isclosed`.
+handles, `uxsock.loop` proxies, open Lua files or integer descriptors,
+and `wait` gives back the very object added. Closing a handle takes it
+out of every poller that holds it. Methods of a closed poller raise, but
+for `close` and `isclosed`.
 @type poller
 */

@@ -47,5 +47,11 @@ int ux_epoll_wait (int epfd, ux_pevent *ev, int max, ux_deadline *d,
                    int *n);
 uint64_t ux_pevent_key (const ux_pevent *e);
 int ux_pevent_flags (const ux_pevent *e);
+/* puts the set newfd at descriptor fd (close-on-exec), closing what was
+** at fd and then newfd: a set replaced under the number a user holds */
+int ux_epoll_replace (int fd, int newfd);
+
+/* the calling process: a set belongs to the process that made it */
+long ux_pid (void);
 
 #endif
