@@ -160,7 +160,11 @@ static const char smoke[] =
   "local a, b = assert(u.socketpair())\n"
   "assert(u.type(a) == 'stream' and a:sendall('ping') == 4)\n"
   "assert(b:read(4) == 'ping')\n"
-  "local name = '@oomhost-' .. tostring(a:getfd()) .. '-' .. tostring(b)\n"
+  /* the abstract namespace is the machine's: the name holds the pid, so
+  ** suites running side by side never meet */
+  "local stat = assert(io.open('/proc/self/stat'))\n"
+  "local name = '@uxsock-oomhost-' .. stat:read('*n') .. '-' .. a:getfd()\n"
+  "stat:close()\n"
   "local l = assert(u.listen(name))\n"
   "local c = assert(u.connect(name))\n"
   "local s = assert(l:accept())\n"
