@@ -175,10 +175,11 @@ static int pushstandin (lua_State *L, int idx, int arg, int item) {
   if (luaL_getmetafield(L, idx, "__uxsock_handle") == 0) return 0;
   lua_pushvalue(L, idx);
   lua_call(L, 1, 1);
-  if (ux_tohandle(L, -1) == NULL)
+  if (ux_tohandle(L, -1) == NULL) {
+    const char *got = luaL_typename(L, -1);  /* before objname pushes */
     luaL_argerror(L, arg, lua_pushfstring(L, "%s: __uxsock_handle must give "
-                  "a uxsock handle, got %s", objname(L, item),
-                  luaL_typename(L, -1)));
+                  "a uxsock handle, got %s", objname(L, item), got));
+  }
   return 1;
 }
 
