@@ -24,20 +24,12 @@ local h = require("helpers")
 local uxsock = require("uxsock")
 
 local unpack = h.unpack
-local SEED = tonumber(os.getenv("UXSOCK_SEED")) or (os.time() * 1000 + h.pid()) % 2147483646
+local SEED = h.seed()
 local CASES = h.cases(4000)       -- a writer in this process
 local CHILD_CASES = h.cases(300)  -- a writer process with pauses
 local MAXSTEPS = 3000             -- a lines() loop stops there (lines(0) never ends)
 
--- what a seed gives: r(n) is 0 to n-1 (Park and Miller's generator: the
--- products stay below 2^46, exact in a double, so every Lua agrees)
-local function generator(seed)
-  local x = seed % 2147483646 + 1
-  return function(n)
-    x = x * 16807 % 2147483647
-    return math.floor(x * n / 2147483647)
-  end
-end
+local generator = h.generator
 
 -- {======================================================
 -- What this Lua's io can answer

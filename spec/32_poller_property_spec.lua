@@ -13,7 +13,7 @@
 local h = require("helpers")
 
 local FORKENV = h.ROOT .. "/build/forkenv.so"
-local SEED = tonumber(os.getenv("UXSOCK_SEED")) or (os.time() * 1000 + h.pid()) % 2147483646
+local SEED = h.seed()
 local CASES = h.cases(2000)  -- of 30 steps each
 -- under ASan or valgrind a forked child is slow to end: fewer forks
 local FORKS = os.getenv("UXSOCK_MEMCHECK") and 0.1 or 1

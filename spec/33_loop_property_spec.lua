@@ -15,17 +15,10 @@ local h = require("helpers")
 local uxsock = require("uxsock")
 local loop = require("uxsock.loop")
 
-local SEED = tonumber(os.getenv("UXSOCK_SEED")) or (os.time() * 1000 + h.pid()) % 2147483646
+local SEED = h.seed()
 local CASES = h.cases(1000)
 
--- r(n): 0 to n-1 (Park and Miller: the same on every Lua)
-local function generator(seed)
-  local x = seed % 2147483646 + 1
-  return function(n)
-    x = x * 16807 % 2147483647
-    return math.floor(x * n / 2147483647)
-  end
-end
+local generator = h.generator
 
 -- whether this runs in the main thread (where the loop's own code runs,
 -- but for what it does inside a task)

@@ -10,17 +10,10 @@ local h = require("helpers")
 local uxsock = require("uxsock")
 
 local track = h.track
-local SEED = tonumber(os.getenv("UXSOCK_SEED")) or (os.time() * 1000 + h.pid()) % 2147483646
+local SEED = h.seed()
 local MiB = 1024 * 1024
 
--- as in spec 31: the same numbers on every Lua
-local function generator(seed)
-  local x = seed % 2147483646 + 1
-  return function(n)
-    x = x * 16807 % 2147483647
-    return math.floor(x * n / 2147483647)
-  end
-end
+local generator = h.generator
 
 local function pair()
   return track(assert(uxsock.socketpair()))
