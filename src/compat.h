@@ -133,14 +133,13 @@ static inline int ux_tointegerx (lua_State *L, int idx, lua_Integer *v) {
 }
 
 static inline lua_Integer ux_checkinteger (lua_State *L, int arg) {
-  lua_Integer v = 0;
-  if (!ux_tointegerx(L, arg, &v)) {
-    if (lua_isnumber(L, arg))
-      luaL_argerror(L, arg, "number has no integer representation");
-    else
-      ux_typeerror(L, arg, "number");
-  }
-  return v;
+  lua_Integer v;
+  if (ux_tointegerx(L, arg, &v)) return v;
+  if (lua_isnumber(L, arg))
+    luaL_argerror(L, arg, "number has no integer representation");
+  else
+    ux_typeerror(L, arg, "number");
+  return (lua_Integer)lua_tonumber(L, arg);  /* not reached: both raise */
 }
 #define luaL_checkinteger(L, arg)  ux_checkinteger(L, arg)
 #define luaL_optinteger(L, arg, def) \

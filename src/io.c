@@ -82,12 +82,12 @@ int ux_m_sendall (lua_State *L) {
     int err = ux_send(h->fd, p + sent, len - sent, NULL, &n, &d);
     if (err != 0) {
       ux_fail(L, 1, "sendall", err);
-      lua_pushinteger(L, (lua_Integer)(from + sent));
+      lua_pushinteger(L, (lua_Integer)from + (lua_Integer)sent);
       return 4;
     }
     sent += n;
   } while (sent < len);
-  lua_pushinteger(L, (lua_Integer)(from + sent));
+  lua_pushinteger(L, (lua_Integer)from + (lua_Integer)sent);
   return 1;
 }
 

@@ -206,10 +206,10 @@ static int objfd (lua_State *L, int idx, int arg, int item) {
 ** descriptor lives). */
 static int isclosedobj (lua_State *L, int idx, int arg) {
   ux_handle *h;
-  int isfile, closed;
+  int isfile;
   FILE *f;
   if (arg > 0 && pushstandin(L, idx, arg, 0)) {
-    closed = ux_tohandle(L, -1)->fd < 0;
+    int closed = ux_tohandle(L, -1)->fd < 0;
     lua_pop(L, 1);
     return closed;
   }

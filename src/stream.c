@@ -164,7 +164,7 @@ static int readformats (lua_State *L, ux_handle *h, int first, int nf,
     if (h->fd < 0) return luaL_error(L, "attempt to use a closed stream");
     for (k = 0; k < nf; k++) {
       rformat f;
-      size_t seen = off == 0 ? rb->noline : 0, *r = res + 2 * k;
+      size_t seen = off == 0 ? rb->noline : 0, *r = res + 2 * (size_t)k;
       int st, err = 0;
       checkformat(L, first + k, &f);
       for (;;) {
@@ -196,8 +196,8 @@ static int readformats (lua_State *L, ux_handle *h, int first, int nf,
       lua_pushlstring(L, bufat(rb, 0), off);
       s = lua_tostring(L, -1);
       for (i = 0; i < k; i++) {
-        lua_pushlstring(L, s + pos, res[2 * i + 1]);
-        pos += res[2 * i];
+        lua_pushlstring(L, s + pos, res[2 * (size_t)i + 1]);
+        pos += res[2 * (size_t)i];
       }
       lua_remove(L, base + 1);
     }
@@ -254,7 +254,7 @@ before it too.
 */
 static int s_read (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_K(UX_STREAM));
-  int nvals, nf = checkformats(L);
+  int nvals = 0, nf = checkformats(L);
   return readformats(L, h, 2, nf, &nvals);
 }
 
@@ -262,7 +262,7 @@ static int s_read (lua_State *L) {
 ** and the formats */
 static int s_lines_next (lua_State *L) {
   int nf = (int)lua_tointeger(L, lua_upvalueindex(2));
-  int i, n, nvals;
+  int i, n, nvals = 0;
   ux_handle *h;
   lua_settop(L, 0);
   luaL_checkstack(L, nf + 1, "too many formats");

@@ -24,7 +24,8 @@
 ** (MADV_WIPEONFORK, Linux 4.14): a child finds 0 and asks once. The
 ** page is made by the first call, one per process (two racing threads
 ** make two, and one is given back); NOPAGE where the kernel cannot. */
-#define NOPAGE  ((long *)-1)
+static long nopage;          /* its address: "no page here" */
+#define NOPAGE  (&nopage)
 static long *pidpage;
 
 static long *makepage (void) {
