@@ -89,12 +89,38 @@ making a string per read (`recvinto`) and to send from (`send`,
 @tparam integer size bytes, at least 1
 @return a buffer
 */
+static int newbuffer (lua_State *L) {
+  size_t size = (size_t)lua_touserdata(L, 1);
+  ux_newudata(L, sizeof(ux_buffer) + size);
+  return 1;
+}
+
+/* Sizes at or under 2 GiB are made directly. Above it a Lua may refuse
+** with an error of its own (LuaJIT: "userdata length overflow"), so the
+** userdata is made in a protected call and a refusal that is not lack of
+** memory becomes an error naming the argument. */
+#define BUFFER_DIRECT_MAX  ((lua_Integer)0x7fffff00)
+
 static int l_buffer (lua_State *L) {
   lua_Integer size = luaL_checkinteger(L, 1);
   ux_buffer *b;
   luaL_argcheck(L, size > 0, 1, "size must be positive");
   luaL_argcheck(L, (size_t)size < ((size_t)-1 >> 1), 1, "size too large");
-  b = (ux_buffer *)ux_newudata(L, sizeof(ux_buffer) + (size_t)size);
+  if (size <= BUFFER_DIRECT_MAX)
+    b = (ux_buffer *)ux_newudata(L, sizeof(ux_buffer) + (size_t)size);
+  else {
+    int status;
+    lua_pushcfunction(L, newbuffer);
+    lua_pushlightuserdata(L, (void *)(size_t)size);
+    status = lua_pcall(L, 1, 1, 0);
+    if (status == LUA_ERRMEM) lua_error(L);
+    if (status != 0)
+      return luaL_argerror(L, 1, lua_pushfstring(L,
+                           "size too large for this Lua (%s)",
+                           lua_isstring(L, -1) ? lua_tostring(L, -1)
+                                               : "refused"));
+    b = (ux_buffer *)lua_touserdata(L, -1);
+  }
   b->size = (size_t)size;
   memset(b->data, 0, (size_t)size);
   luaL_setmetatable(L, BUFFER_META);
