@@ -6,9 +6,10 @@
 ** batch.c: many messages per system call, for message-rate work:
 ** sendmany and recvmany on datagram and seqpacket sockets (sendmmsg and
 ** recvmmsg on Linux, a call per message elsewhere; sys.c). A batch takes
-** one timeout as a whole, like sendall. recvmany receives into the
-** handle's scratch buffer (reader.c), n slots of max bytes after n slot
-** records, which stays with the handle for the next call.
+** one timeout as a whole, like sendall. recvmany receives into a
+** scratch userdata of the handle's (takescratch), n slot records and
+** then n slots of max bytes, which stays with the handle for the next
+** call.
 */
 #include <errno.h>
 #include <stdio.h>
@@ -94,26 +95,39 @@ static int m_sendmany (lua_State *L) {
   return 1;
 }
 
+/* Seqpacket: the kernel gives an empty message and end of stream alike,
+** 0 bytes. An empty message followed by others, or by an empty queue
+** (end of stream never empties it), is a message. A run of them at the
+** end of a full batch may be end of stream: the messages before it are
+** returned, and each of the run is owed as end of stream to the next
+** receives (h->zeros), as recv would have reported them. Returns how
+** many of the 'got' messages to give. */
+static size_t keepzeros (ux_handle *h, const ux_slot *slots, size_t got,
+                         int drained) {
+  size_t last = got;
+  if (h->kind != UX_SEQPACKET || drained) return got;
+  while (last > 0 && slots[last - 1].full == 0) last--;
+  h->zeros += (unsigned)(got - last);
+  return last;
+}
+
 /* pushes the list of the 'got' messages in the slots, and with 'from'
 ** the list of their senders; returns the index of the first message
-** longer than max (0 for none). Seqpacket: a message of 0 bytes is end
-** of stream and ends the list. */
-static size_t pushlists (lua_State *L, ux_handle *h, const char *base,
-                         size_t max, const ux_slot *slots, size_t *got,
-                         int from) {
+** longer than max (0 for none). The slots and bytes are in a scratch
+** userdata the caller holds on its stack: finalizers that run in these
+** allocations cannot move or reuse it. */
+static size_t pushlists (lua_State *L, const char *base, size_t max,
+                         const ux_slot *slots, size_t got, int from) {
   size_t i, cut = 0;
-  if (h->kind == UX_SEQPACKET)
-    for (i = 0; i < *got; i++)
-      if (slots[i].full == 0) { *got = i; break; }
-  lua_createtable(L, (int)*got, 0);
-  for (i = 0; i < *got; i++) {
+  lua_createtable(L, (int)got, 0);
+  for (i = 0; i < got; i++) {
     lua_pushlstring(L, base + i * max, slots[i].len);
     lua_rawseti(L, -2, (int)(i + 1));
     if (cut == 0 && slots[i].full > max) cut = i + 1;
   }
   if (from) {
-    lua_createtable(L, (int)*got, 0);
-    for (i = 0; i < *got; i++) {
+    lua_createtable(L, (int)got, 0);
+    for (i = 0; i < got; i++) {
       ux_pushaddr(L, &slots[i].from, slots[i].fromlen);
       lua_rawseti(L, -2, (int)(i + 1));
     }
@@ -121,30 +135,79 @@ static size_t pushlists (lua_State *L, ux_handle *h, const char *base,
   return cut;
 }
 
+/* The scratch space of recvmany: a userdata per handle, in the weak-keyed
+** registry table SCRATCH, kept for the next call. While a call uses it,
+** it is on the call's stack and out of the table, so a recvmany in a
+** finalizer makes its own, and a raise leaves it to the collector.
+** Pushes it; returns its bytes. */
+#define SCRATCH  "uxsock.scratch"
+
+static void *takescratch (lua_State *L, int hidx, size_t need) {
+  void *p;
+  lua_getfield(L, LUA_REGISTRYINDEX, SCRATCH);  /* made at open */
+  lua_pushvalue(L, hidx);
+  lua_rawget(L, -2);
+  p = lua_touserdata(L, -1);
+  if (p == NULL || lua_rawlen(L, -1) < need) {
+    lua_pop(L, 1);
+    p = lua_newuserdata(L, need);  /* the last allocation before the
+                                   ** receive: finalizers run here */
+  }
+  lua_pushvalue(L, hidx);
+  lua_pushnil(L);
+  lua_rawset(L, -4);  /* out of the table while in use */
+  lua_remove(L, -2);
+  return p;
+}
+
+/* gives the scratch at sidx back for the next call, unless a nested call
+** left one of its own or the handle was closed meanwhile */
+static void givescratch (lua_State *L, ux_handle *h, int hidx, int sidx) {
+  if (h->fd < 0) return;
+  lua_getfield(L, LUA_REGISTRYINDEX, SCRATCH);  /* made at open */
+  lua_pushvalue(L, hidx);
+  lua_rawget(L, -2);
+  if (lua_isnil(L, -1)) {
+    lua_pushvalue(L, hidx);
+    lua_pushvalue(L, sidx);
+    lua_rawset(L, -4);
+  }
+  lua_pop(L, 2);
+}
+
 static int recvmany (lua_State *L, int from) {
   ux_handle *h = ux_checkhandle(L, 1, from ? UX_K(UX_DATAGRAM)
                                            : UX_K(UX_DATAGRAM) | UX_K(UX_SEQPACKET));
   const char *op = from ? "recvmanyfrom" : "recvmany";
   lua_Integer n = luaL_checkinteger(L, 2);
-  size_t max = ux_checkmax(L, 3), got, cut, need;
+  size_t max = ux_checkmax(L, 3), got, cut;
   ux_slot *slots;
-  char *base;
   ux_deadline d;
-  int err, lists = from ? 2 : 1;
+  int err, drained, sidx, lists = from ? 2 : 1;
   luaL_argcheck(L, n >= 1 && n <= MANY_MAX, 2, "n must be 1 to 1024");
   luaL_argcheck(L, max <= SCRATCH_MAX / (size_t)n, 3,
                 "n * max is more than 64 MiB");
-  need = (size_t)n * (sizeof(ux_slot) + max);
-  slots = (ux_slot *)(void *)ux_rbuf_space(L, &h->rb, need);  /* aligned: */
-  base = (char *)(slots + n);                    /* the buffer is empty */
+  lua_settop(L, 3);
+  if (ux_takezero(h)) return ux_fail(L, 1, op, UX_EOF);
+  slots = (ux_slot *)takescratch(L, 1, (size_t)n * (sizeof(ux_slot) + max));
+  sidx = lua_gettop(L);
+  if (h->fd < 0)  /* closed by a finalizer the scratch's allocation ran */
+    return luaL_error(L, "attempt to use a closed %s", ux_kindnames[h->kind]);
   ux_deadline_init(&d, h->timeout);
-  err = ux_recvmany(h->fd, base, max, slots, (size_t)n, from, &got, &d);
-  if (err != 0) return ux_fail(L, 1, op, err);
-  cut = pushlists(L, h, base, max, slots, &got, from);
+  err = ux_recvmany(h->fd, (char *)(slots + n), max, slots, (size_t)n, from,
+                    &got, &drained, &d);
+  if (err != 0) {
+    givescratch(L, h, 1, sidx);
+    return ux_fail(L, 1, op, err);
+  }
+  got = keepzeros(h, slots, got, drained);
   if (got == 0) {  /* seqpacket: end of stream first */
-    lua_pop(L, lists);
+    givescratch(L, h, 1, sidx);
+    h->zeros--;  /* this call reports the first */
     return ux_fail(L, 1, op, UX_EOF);
   }
+  cut = pushlists(L, (const char *)(slots + n), max, slots, got, from);
+  givescratch(L, h, 1, sidx);
   if (cut != 0) {  /* nil, msg, EMSGSIZE, msgs[, senders] */
     char what[96];
     int top = lua_gettop(L);
@@ -212,6 +275,16 @@ static const luaL_Reg datagram_methods[] = {
 };
 
 void ux_open_batch (lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, SCRATCH);
+  if (!lua_istable(L, -1)) {  /* a handle's scratch goes with the handle */
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, SCRATCH);
+  }
+  lua_pop(L, 1);
   ux_addmethods(L, UX_K(UX_DATAGRAM) | UX_K(UX_SEQPACKET), batch_methods);
   ux_addmethods(L, UX_K(UX_DATAGRAM), datagram_methods);
 }

@@ -370,59 +370,69 @@ static int m_sendcred (lua_State *L) {
 ** Receiving
 ** ======================================================= */
 
+/* A stream's bytes stay in its read buffer while the results are made,
+** so a raise (memory) leaves them for the next read. The value at 'data'
+** is then made from the buffer as recv would: a finalizer that took
+** bytes meanwhile has those, this call the next up to n (or ""). */
+static void streamdata (lua_State *L, ux_handle *h, int data, size_t n) {
+  if (h->kind != UX_STREAM) return;
+  if (!ux_pushbuffered(L, h, n)) lua_pushliteral(L, "");
+  lua_replace(L, data);
+}
+
 /* what a receive gives besides the failure it pushed: the data at
 ** 'data' (4th), and a datagram's sender (5th) */
-static int failwithdata (lua_State *L, int data, int dgram,
+static int failwithdata (lua_State *L, ux_handle *h, int data, size_t n,
                          const struct sockaddr_un *from, socklen_t fromlen) {
+  streamdata(L, h, data, n);
   lua_pushvalue(L, data);
-  if (!dgram) return 4;
+  if (h->kind != UX_DATAGRAM) return 4;
   ux_pushaddr(L, from, fromlen);
   return 5;
 }
 
 /* Receives one message (up to max bytes of a stream) with control data
 ** in c, whose fds (if any) are in an fdlist already pushed. Pushes the
-** data, or returns the count of failure values pushed (ux_fail's). */
+** data (a stream: a placeholder, the bytes in the read buffer until
+** streamdata), or returns the count of failure values pushed (ux_fail's).
+** *room is what the receive had room for (io.c's rule), *full the
+** message's length (more than *room: cut; a stream's: the bytes). A
+** message is a string before anything else is made: a memory error
+** while the results are made loses it and closes its descriptors. */
 static int recvctl (lua_State *L, ux_handle *h, const char *op, size_t max,
-                    ux_ctl *c, size_t *full, struct sockaddr_un *from,
-                    socklen_t *fromlen) {
+                    ux_ctl *c, size_t *room, size_t *full,
+                    struct sockaddr_un *from, socklen_t *fromlen) {
   ux_deadline d;
   luaL_Buffer b;
-  size_t n;
+  size_t n = 0;
   char *p;
-  int err, small = (max <= LUAL_BUFFERSIZE), stream = (h->kind == UX_STREAM);
+  int err, small, stream = (h->kind == UX_STREAM);
+  *full = 0;
+  if (h->fd < 0)  /* the fdlist's allocation ran a finalizer that closed it */
+    return luaL_error(L, "attempt to use a closed %s", ux_kindnames[h->kind]);
+  if (ux_takezero(h)) return ux_fail(L, 1, op, UX_EOF);
   ux_deadline_init(&d, h->timeout);
-  p = small ? luaL_buffinitsize(L, &b, max) : ux_rbuf_space(L, &h->rb, max);
-  err = ux_recvctl(h->fd, p, max, &n, stream ? NULL : full,
+  if ((err = ux_recvroom(h, max, room, &d)) != 0) return ux_fail(L, 1, op, err);
+  small = !stream && *room <= LUAL_BUFFERSIZE;
+  p = small ? luaL_buffinitsize(L, &b, *room) : ux_rbuf_space(L, &h->rb, *room);
+  err = ux_recvctl(h->fd, p, *room, &n, stream ? NULL : full,
                    h->kind == UX_DATAGRAM ? from : NULL, fromlen, c, &d);
-  if (stream) *full = n;
   if (small) luaL_pushresultsize(&b, n);  /* keeps the stack balanced */
-  else {
-    if (stream && err == 0) h->rb.len = n;  /* until delivered() */
-    lua_pushlstring(L, p, n);
+  else if (stream) {
+    *full = n;
+    h->rb.len += n;
+    lua_pushnil(L);
   }
-  /* no bytes and no descriptors is the end of a stream or seqpacket */
-  if (err == 0 && n == 0 && c->nfds == 0 && !c->trunc &&
-      h->kind != UX_DATAGRAM)
+  else {
+    lua_pushlstring(L, p, n);
+    ux_rbuf_trim(L, &h->rb);
+  }
+  /* no bytes and no control data is the end of a stream or seqpacket;
+  ** an empty message with descriptors or credentials is a message */
+  if (err == 0 && n == 0 && !c->anyctl && h->kind != UX_DATAGRAM)
     err = UX_EOF;
   if (err != 0) return ux_fail(L, 1, op, err);
   return 0;
-}
-
-/* A stream's bytes stay in its read buffer from recvctl until every
-** result is made: if one raises (memory), they are the next read's
-** (their descriptors close with the fdlist), as in recv. Returns nret. */
-static int delivered (ux_handle *h, int nret) {
-  if (h->kind == UX_STREAM) h->rb.len = 0;
-  return nret;
-}
-
-/* bytes a stream's reader buffered: they come first, with no control
-** data (what came with them went when they were read) */
-static void buffered (lua_State *L, ux_handle *h, size_t max) {
-  size_t n = h->rb.len < max ? h->rb.len : max;
-  lua_pushlstring(L, h->rb.p + h->rb.pos, n);
-  ux_rbuf_consume(L, &h->rb, n);
 }
 
 /***
@@ -476,15 +486,14 @@ static int m_recvfds (lua_State *L) {
   int dgram = (h->kind == UX_DATAGRAM), r, data, err;
   struct sockaddr_un from;
   socklen_t fromlen = sizeof(from);
-  size_t full;
+  size_t full, room;
   fdlist *l;
   ux_ctl c;
   if (maxfds < 1 || maxfds > UX_MAXFDS)
     luaL_argerror(L, 3, lua_pushfstring(L, "maxfds must be 1 to %d",
                                         UX_MAXFDS));
   lua_settop(L, 3);
-  if (h->kind == UX_STREAM && h->rb.len > 0) {
-    buffered(L, h, max);
+  if (h->kind == UX_STREAM && ux_pushbuffered(L, h, max)) {
     lua_newtable(L);
     return 2;
   }
@@ -493,13 +502,14 @@ static int m_recvfds (lua_State *L) {
   c.fds = l->fd;
   c.maxfds = (int)maxfds;
   from.sun_family = AF_UNSPEC;
-  if ((r = recvctl(L, h, "recvfds", max, &c, &full, &from, &fromlen)) != 0)
+  if ((r = recvctl(L, h, "recvfds", max, &c, &room, &full, &from,
+                   &fromlen)) != 0)
     return r;
   data = lua_gettop(L);
-  if (full > max) {
+  if (full > room) {
     fdlist_close(l);
-    ux_toolong(L, "recvfds", full, max);
-    return delivered(h, failwithdata(L, data, dgram, &from, fromlen));
+    ux_toolong(L, "recvfds", full, room);
+    return failwithdata(L, h, data, full, &from, fromlen);
   }
   if (c.trunc) {
     if (c.why == ENOBUFS)
@@ -508,14 +518,15 @@ static int m_recvfds (lua_State *L) {
     else  /* the kernel had no free slot for them, and dropped them */
       lua_pushfstring(L, "descriptors dropped (%s)", strerror(c.why));
     ux_failmsg(L, 1, "recvfds", c.why, lua_tostring(L, -1));
-    return delivered(h, failwithdata(L, data, dgram, &from, fromlen));
+    return failwithdata(L, h, data, full, &from, fromlen);
   }
   if ((err = pushfds(L, l, c.nfds)) != 0) {
     fdlist_close(l);
     ux_fail(L, 1, "recvfds", err);
-    return delivered(h, failwithdata(L, data, dgram, &from, fromlen));
+    return failwithdata(L, h, data, full, &from, fromlen);
   }
-  if (!dgram) return delivered(h, 2);
+  streamdata(L, h, data, full);
+  if (!dgram) return 2;
   ux_pushaddr(L, &from, fromlen);
   return 3;
 }
@@ -562,11 +573,10 @@ static int m_recvcred (lua_State *L) {
   int dgram = (h->kind == UX_DATAGRAM), r, data, err;
   struct sockaddr_un from;
   socklen_t fromlen = sizeof(from);
-  size_t full;
+  size_t full, room;
   ux_ctl c;
   lua_settop(L, 2);
-  if (h->kind == UX_STREAM && h->rb.len > 0) {
-    buffered(L, h, max);
+  if (h->kind == UX_STREAM && ux_pushbuffered(L, h, max)) {
     lua_pushnil(L);
     return 2;
   }
@@ -575,12 +585,13 @@ static int m_recvcred (lua_State *L) {
   memset(&c, 0, sizeof(c));
   c.wantcred = 1;
   from.sun_family = AF_UNSPEC;
-  if ((r = recvctl(L, h, "recvcred", max, &c, &full, &from, &fromlen)) != 0)
+  if ((r = recvctl(L, h, "recvcred", max, &c, &room, &full, &from,
+                   &fromlen)) != 0)
     return r;
   data = lua_gettop(L);
-  if (full > max) {  /* not a stream's */
-    ux_toolong(L, "recvcred", full, max);
-    return failwithdata(L, data, dgram, &from, fromlen);
+  if (full > room) {  /* not a stream's */
+    ux_toolong(L, "recvcred", full, room);
+    return failwithdata(L, h, data, full, &from, fromlen);
   }
   if (c.hascred) {
     lua_createtable(L, 0, 3);
@@ -592,7 +603,8 @@ static int m_recvcred (lua_State *L) {
     lua_setfield(L, -2, "gid");
   }
   else lua_pushnil(L);
-  if (!dgram) return delivered(h, 2);
+  streamdata(L, h, data, full);
+  if (!dgram) return 2;
   ux_pushaddr(L, &from, fromlen);
   return 3;
 }

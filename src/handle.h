@@ -68,6 +68,9 @@ typedef struct ux_handle {
   unsigned char child;      /* listeners: the kind accept() makes */
   double timeout;           /* seconds; < 0 blocks forever */
   size_t readlimit;         /* streams: longest line or "a" read */
+  unsigned zeros;           /* seqpacket: empty messages recvmany took
+                            ** and did not give, each a later end of
+                            ** stream (batch.c) */
   ux_sockfile file;         /* the socket file made, if owns_file */
   ux_rbuf rb;
 } ux_handle;
@@ -121,6 +124,7 @@ int ux_optfield (lua_State *L, int opts, const char *key, int type);
 /* the read buffer (reader.c) */
 char *ux_rbuf_space (lua_State *L, ux_rbuf *rb, size_t need);
 void ux_rbuf_consume (lua_State *L, ux_rbuf *rb, size_t n);
+void ux_rbuf_trim (lua_State *L, ux_rbuf *rb);
 void ux_rbuf_free (lua_State *L, ux_rbuf *rb);
 
 #endif

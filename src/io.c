@@ -114,40 +114,91 @@ message cannot be told from end of stream (the kernel reports both as
 @fail `nil, msg, code`; too long: `nil, msg, EMSGSIZE, head`, `head` being its first `max` bytes (the kernel drops the rest)
 */
 
+/* What a receive costs in memory follows what came, never what the
+** caller allowed: a max up to RECV_DIRECT is room enough to take as it
+** is; above it the kernel is asked first how much it holds (a message's
+** length, a stream's queued bytes), and the room is that, at least
+** RECV_DIRECT. Who else acts: a second reader of the socket (a forked
+** child, a copy passed with sendfds) can take the message asked about
+** before the receive; an ordinary one received in its place still fits,
+** a longer one is reported as longer than the room (EMSGSIZE). */
+#define RECV_DIRECT  65536
+
+int ux_recvroom (ux_handle *h, size_t max, size_t *room, ux_deadline *d) {
+  size_t size;
+  int known, err;
+  *room = max;
+  if (max <= RECV_DIRECT) return 0;
+  err = ux_recvsize(h->fd, h->kind == UX_STREAM, &size, &known, d);
+  if (err != 0) return err;
+  if (known && size < max) *room = size > RECV_DIRECT ? size : RECV_DIRECT;
+  return 0;
+}
+
+int ux_takezero (ux_handle *h) {
+  if (h->kind != UX_SEQPACKET || h->zeros == 0) return 0;
+  h->zeros--;
+  return 1;
+}
+
 /* receives one message of at most max bytes; pushes the data, or the
 ** failure (3 values), or for a message longer than max: nil, msg,
 ** EMSGSIZE and the first max bytes, so the caller keeps what the kernel
-** gave (4 values). 'from' may be NULL. */
+** gave (4 values). 'from' may be NULL. Small rooms are on the C stack,
+** large ones in the handle's buffer (raw memory: no finalizer runs
+** between the receive and the copy), given back after. */
 int ux_recvmsg (lua_State *L, ux_handle *h, size_t max,
                 struct sockaddr_un *from, socklen_t *fromlen) {
+  const char *op = from ? "recvfrom" : "recv";
   ux_deadline d;
-  size_t n, full;
+  size_t n = 0, full = 0, room;
   char *p;
   luaL_Buffer b;
-  int err, small = (max <= LUAL_BUFFERSIZE);
+  int err, small;
+  if (ux_takezero(h)) return ux_fail(L, 1, op, UX_EOF);
   ux_deadline_init(&d, h->timeout);
-  /* small reads go to the stack; large ones to the handle's buffer,
-  ** which is reused instead of left for the collector */
-  p = small ? luaL_buffinitsize(L, &b, max) : ux_rbuf_space(L, &h->rb, max);
-  err = ux_recv(h->fd, p, max, &n, &full, from, fromlen, &d);
+  if ((err = ux_recvroom(h, max, &room, &d)) != 0) return ux_fail(L, 1, op, err);
+  small = (room <= LUAL_BUFFERSIZE);
+  p = small ? luaL_buffinitsize(L, &b, room) : ux_rbuf_space(L, &h->rb, room);
+  err = ux_recv(h->fd, p, room, &n, &full, from, fromlen, &d);
   if (small) luaL_pushresultsize(&b, n);  /* keeps the stack balanced */
+  else {
+    lua_pushlstring(L, p, n);
+    ux_rbuf_trim(L, &h->rb);
+  }
   if (err == 0 && n == 0 && h->kind == UX_SEQPACKET) err = UX_EOF;
-  if (err == 0 && full > max) {
-    int data;
-    if (!small) lua_pushlstring(L, p, n);
-    data = lua_gettop(L);
-    ux_toolong(L, from ? "recvfrom" : "recv", full, max);
+  if (err != 0) return ux_fail(L, 1, op, err);
+  if (full > room) {
+    int data = lua_gettop(L);
+    ux_toolong(L, op, full, room);
     lua_pushvalue(L, data);
     return 4;
   }
-  if (err != 0) return ux_fail(L, 1, from ? "recvfrom" : "recv", err);
-  if (!small) lua_pushlstring(L, p, n);
   return 1;
+}
+
+int ux_pushbuffered (lua_State *L, ux_handle *h, size_t max) {
+  for (;;) {
+    ux_rbuf *rb = &h->rb;
+    size_t n = rb->len < max ? rb->len : max;
+    unsigned takes = rb->takes;
+    if (h->fd < 0)
+      return luaL_error(L, "attempt to use a closed %s", ux_kindnames[h->kind]);
+    if (n == 0) return 0;
+    lua_pushlstring(L, rb->p + rb->pos, n);
+    if (rb->takes == takes && h->fd >= 0) {
+      ux_rbuf_consume(L, rb, n);
+      return 1;
+    }
+    lua_pop(L, 1);  /* a finalizer took bytes while the string was made */
+  }
 }
 
 /***
 Receives the bytes that are there, 1 to `max`, waiting for some if there
 are none. Bytes a `read` buffered come first, with no system call.
+Memory follows what came: a large `max` costs only what the kernel
+holds.
 @function stream:recv
 @within stream
 @tparam[opt=65536] integer max the most bytes to return
@@ -158,34 +209,23 @@ are none. Bytes a `read` buffered come first, with no system call.
 int ux_m_recv (lua_State *L) {
   ux_handle *h = ux_checkhandle(L, 1, UX_CONNECTED | UX_K(UX_DATAGRAM));
   size_t max = ux_checkmax(L, 2);
+  ux_deadline d;
   if (h->kind != UX_STREAM) return ux_recvmsg(L, h, max, NULL, NULL);
-  if (h->rb.len > 0) {  /* bytes a reader left: no syscall */
-    size_t n = h->rb.len < max ? h->rb.len : max;
-    lua_pushlstring(L, h->rb.p + h->rb.pos, n);
-    ux_rbuf_consume(L, &h->rb, n);
-    return 1;
-  }
-  else {
-    ux_deadline d;
-    luaL_Buffer b;
-    size_t n;
-    int err, small = (max <= LUAL_BUFFERSIZE);
-    char *p = small ? luaL_buffinitsize(L, &b, max)
-                    : ux_rbuf_space(L, &h->rb, max);
-    ux_deadline_init(&d, h->timeout);
-    err = ux_recv(h->fd, p, max, &n, NULL, NULL, NULL, &d);
-    if (small) luaL_pushresultsize(&b, n);
+  ux_deadline_init(&d, h->timeout);
+  /* received bytes go to the read buffer and are given from there: if
+  ** making the string raises (memory), they are the next read's */
+  while (!ux_pushbuffered(L, h, max)) {
+    size_t room, n = 0;
+    int err = ux_recvroom(h, max, &room, &d);
+    if (err == 0) {
+      char *p = ux_rbuf_space(L, &h->rb, room);
+      err = ux_recv(h->fd, p, room, &n, NULL, NULL, NULL, &d);
+    }
     if (err == 0 && n == 0) err = UX_EOF;
     if (err != 0) return ux_fail(L, 1, "recv", err);
-    if (!small) {
-      /* buffered while the string is made: if that raises (memory), the
-      ** bytes are the next read's, not lost */
-      h->rb.len = n;
-      lua_pushlstring(L, p, n);
-      h->rb.len = 0;
-    }
-    return 1;
+    h->rb.len += n;
   }
+  return 1;
 }
 
 /***
@@ -222,7 +262,8 @@ int ux_m_recvinto (lua_State *L) {
   ux_checkrange(L, 3, b->size, &from, &max);
   luaL_argcheck(L, max > 0, 3, "empty range");
   p = b->data + from;
-  if (h->kind == UX_STREAM && h->rb.len > 0) {  /* what a reader left */
+  if (ux_takezero(h)) return ux_fail(L, 1, "recvinto", UX_EOF);
+  if (h->kind == UX_STREAM && h->rb.len > 0) {  /* no allocation: */  /* what a reader left */
     n = h->rb.len < max ? h->rb.len : max;
     memcpy(p, h->rb.p + h->rb.pos, n);
     ux_rbuf_consume(L, &h->rb, n);

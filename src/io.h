@@ -12,6 +12,15 @@
 #endif
 
 size_t ux_checkmax (lua_State *L, int arg);
+/* the room for a receive of at most max bytes (io.c tells the rule);
+** may wait by d for something to come */
+int ux_recvroom (ux_handle *h, size_t max, size_t *room, ux_deadline *d);
+/* seqpacket: 1 when an empty message recvmany took is owed as end of
+** stream (and counts it given) */
+int ux_takezero (ux_handle *h);
+/* pushes up to max of a stream's buffered bytes and takes them (1), or
+** pushes nothing (0: none); raises for a handle a finalizer closed */
+int ux_pushbuffered (lua_State *L, ux_handle *h, size_t max);
 int ux_recvmsg (lua_State *L, ux_handle *h, size_t max,
                 struct sockaddr_un *from, socklen_t *fromlen);
 

@@ -27,14 +27,18 @@ char *ux_rbuf_space (lua_State *L, ux_rbuf *rb, size_t need) {
       rb->pos = 0;
     }
     if (rb->cap - rb->len < need) {
-      size_t ncap = rb->cap < RBUF_MIN ? RBUF_MIN : rb->cap;
+      /* doubling for a buffer that grows by pieces, exact for one large
+      ** ask (recvmany's n * max is that, not up to twice it) */
+      size_t ncap = rb->cap < RBUF_MIN / 2 ? RBUF_MIN : 2 * rb->cap;
       char *np;
-      while (ncap - rb->len < need) {
-        if (ncap > ((size_t)-1) / 2) luaL_error(L, "receive buffer too large");
-        ncap *= 2;
-      }
+      if (need > ((size_t)-1) / 2 - rb->len)
+        luaL_error(L, "receive buffer too large");
+      if (ncap - rb->len < need) ncap = rb->len + need;
       np = (char *)rbuf_realloc(L, rb->p, rb->cap, ncap);
-      if (np == NULL) luaL_error(L, "not enough memory");
+      if (np == NULL) {  /* as Lua's own memory error: no position */
+        lua_pushliteral(L, "not enough memory");
+        lua_error(L);
+      }
       rb->p = np;
       rb->cap = ncap;
     }
@@ -47,10 +51,14 @@ void ux_rbuf_consume (lua_State *L, ux_rbuf *rb, size_t n) {
   rb->len -= n;
   rb->noline = rb->noline > n ? rb->noline - n : 0;
   rb->takes++;
-  if (rb->len == 0) {
-    rb->pos = 0;
-    if (rb->cap > RBUF_KEEP) ux_rbuf_free(L, rb);
-  }
+  if (rb->len == 0) rb->pos = 0;
+  ux_rbuf_trim(L, rb);
+}
+
+/* an empty buffer above RBUF_KEEP is given back: a large receive's
+** room does not stay with the handle */
+void ux_rbuf_trim (lua_State *L, ux_rbuf *rb) {
+  if (rb->len == 0 && rb->cap > RBUF_KEEP) ux_rbuf_free(L, rb);
 }
 
 /* freeing drops the bytes: a take too */

@@ -432,6 +432,31 @@ int ux_recv (int fd, char *p, size_t len, size_t *n, size_t *full,
   }
 }
 
+int ux_recvsize (int fd, int stream, size_t *size, int *known,
+                 ux_deadline *d) {
+  *size = 0;
+  *known = stream || UX_MSG_TRUNC != 0;
+  for (;;) {
+    char c;
+    /* a stream: one byte peeked says data or end of stream; a message:
+    ** none, and MSG_TRUNC makes the result its whole length */
+    ssize_t r = recv(fd, &c, stream ? 1 : 0,
+                     MSG_PEEK | MSG_DONTWAIT | (stream ? 0 : UX_MSG_TRUNC));
+    int err;
+    if (r >= 0) {
+      int queued = 0;
+      if (!stream || r == 0) { *size = (size_t)r; return 0; }
+      if ((err = ux_queued(fd, 0, &queued)) != 0) return err;
+      *size = queued > 0 ? (size_t)queued : 1;
+      return 0;
+    }
+    err = errno;
+    if (err == EINTR) continue;
+    if (!would_block(err)) return err;
+    if ((err = ux_wait(fd, POLLIN, d)) != 0) return err;
+  }
+}
+
 /* }====================================================== */
 
 
@@ -485,9 +510,11 @@ static void slot_set (ux_slot *s, size_t r, size_t max, int cut,
 }
 
 int ux_recvmany (int fd, char *base, size_t max, ux_slot *slots,
-                 size_t count, int wantfrom, size_t *got, ux_deadline *d) {
+                 size_t count, int wantfrom, size_t *got, int *drained,
+                 ux_deadline *d) {
   int flags = UX_MSG_TRUNC;
   *got = 0;
+  *drained = 0;
   while (*got < count) {
     size_t k = count - *got, i;
     int r, err, more = (*got > 0);  /* after the first: take, never wait */
@@ -512,7 +539,10 @@ int ux_recvmany (int fd, char *base, size_t max, ux_slot *slots,
                  (mm[i].msg_hdr.msg_flags & MSG_TRUNC) != 0,
                  mm[i].msg_hdr.msg_namelen);
       *got += (size_t)r;
-      if ((size_t)r < k) return 0;  /* the queue is empty */
+      if ((size_t)r < k) {  /* the queue is empty */
+        *drained = 1;
+        return 0;
+      }
       continue;
     }
 #else
@@ -534,7 +564,10 @@ int ux_recvmany (int fd, char *base, size_t max, ux_slot *slots,
 #endif
     err = errno;
     if (err == EINTR) continue;
-    if (more) return 0;  /* what came is returned; an error comes next */
+    if (more) {  /* what came is returned; an error comes next */
+      *drained = would_block(err);
+      return 0;
+    }
     if (!would_block(err)) return err;
     if ((err = ux_wait(fd, POLLIN, d)) != 0) return err;
   }

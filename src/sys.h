@@ -84,7 +84,9 @@ int ux_recv (int fd, char *p, size_t len, size_t *n, size_t *full,
 ** (by d) for the first message, then takes what is queued without
 ** waiting, up to count: message i goes to base + i * max, its length
 ** and real length (full > len when cut; max + 1 when unknown) and, with
-** wantfrom, its sender to slots[i]. */
+** wantfrom, its sender to slots[i]. *drained is 1 when it stopped
+** because nothing more was queued (end of stream never stops it: a
+** seqpacket socket at end of stream gives empty messages to count). */
 typedef struct ux_slot {
   size_t len, full;
   struct sockaddr_un from;
@@ -95,7 +97,8 @@ struct iovec;
 int ux_sendmany (int fd, const struct iovec *msgs, size_t count,
                  const ux_addr *to, size_t *sent, ux_deadline *d);
 int ux_recvmany (int fd, char *base, size_t max, ux_slot *slots,
-                 size_t count, int wantfrom, size_t *got, ux_deadline *d);
+                 size_t count, int wantfrom, size_t *got, int *drained,
+                 ux_deadline *d);
 
 /* socket options: an int in, an int out */
 int ux_setsockopt (int fd, int level, int name, int value);
@@ -110,6 +113,14 @@ int ux_queued (int fd, int out, int *value);
 #else
 #define UX_MSG_TRUNC  0
 #endif
+
+/* Waits by d until a receive would not block, then tells in *size how
+** many bytes it would take: a message's whole length (0: an empty one or
+** end of stream), or the bytes a stream holds (0: end of stream). Where
+** the system cannot tell a message's length *known is 0. Nothing is
+** taken: a second reader of the socket may take it before the receive. */
+int ux_recvsize (int fd, int stream, size_t *size, int *known,
+                 ux_deadline *d);
 
 /* the loops under every sendmsg and recvmsg (sys.c, sysmsg.c): EINTR,
 ** waiting by d, and for a send to a name (m->msg_name) a back-off, as

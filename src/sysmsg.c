@@ -130,6 +130,7 @@ static void takectl (int fd, struct msghdr *m, ux_ctl *c) {
   c->nfds = 0;
   c->trunc = (m->msg_flags & MSG_CTRUNC) != 0;
   c->hascred = 0;
+  c->anyctl = c->trunc || CMSG_FIRSTHDR(m) != NULL;
   for (h = CMSG_FIRSTHDR(m); h != NULL; h = CMSG_NXTHDR(m, h)) {
     size_t len;
     if (h->cmsg_level != SOL_SOCKET) continue;

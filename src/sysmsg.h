@@ -24,6 +24,7 @@ typedef struct ux_ctl {
                    ** EMFILE (no free slot: the kernel dropped them) */
   int wantcred;    /* room for credentials was given */
   int hascred;     /* the kernel vouched for pid, uid, gid */
+  int anyctl;      /* control data came: a message, never end of stream */
   long pid, uid, gid;
 } ux_ctl;
 
