@@ -23,6 +23,8 @@ describe("the C API", function()
     assert.matches('conversation: sent "hello|from c|quit|", got "HELLO|FROM C|"',
       out, 1, true)
     assert.matches('detach: fd %d+ taken back with "rest" pending, used from C', out)
+    assert.matches("detach: a descriptor from fromfd that came non-blocking is blocking",
+      out, 1, true)
     assert.matches("threads: 2 states x 1000 lines, all echoed", out, 1, true)
     local before, during, after =
       out:match("lua_close: descriptors (%d+) before, (%d+) with the state, (%d+) after")

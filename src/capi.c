@@ -45,13 +45,25 @@ UXSOCK_API int uxsock_checkfd (lua_State *L, int idx) {
 
 UXSOCK_API int uxsock_detachfd (lua_State *L, int idx) {
   ux_handle *h = ux_checkhandle_any(L, idx, UX_ANY);
-  int fd = h->fd;
-  /* bytes a reader took from the kernel but Lua did not see yet */
-  lua_pushlstring(L, h->rb.len > 0 ? h->rb.p + h->rb.pos : "", h->rb.len);
-  if (h->timeout >= 0) (void)ux_setnonblocking(fd, 0);
-  h->fd = -1;
-  ux_poll_forget(L, fd);  /* the handle is gone, the descriptor the host's */
+  int fd;
+  /* bytes a reader took from the kernel but Lua did not see yet, pushed
+  ** while the handle still holds fd (a raise leaves it whole); re-read
+  ** after (handle.h's rule): a finalizer may have read or closed it */
+  for (;;) {
+    unsigned takes = h->rb.takes;
+    lua_pushlstring(L, h->rb.len > 0 ? h->rb.p + h->rb.pos : "", h->rb.len);
+    if (h->fd < 0) ux_checkhandle_any(L, idx, UX_ANY);  /* raises */
+    if (h->rb.takes == takes) break;
+    lua_pop(L, 1);
+  }
+  fd = h->fd;
+  h->fd = -1;  /* the handle is gone, the descriptor the host's */
+  ux_poll_forget(L, fd);
   h->owns_file = 0;  /* the socket file stays: the host decides */
+  /* blocking, as uxsock.h promises, whatever the handle's timeout was:
+  ** a descriptor from fromfd or recvfds may come non-blocking from the
+  ** process that made it (the flag is the open file's, shared) */
+  (void)ux_setnonblocking(fd, 0);
   ux_rbuf_free(L, &h->rb);
   return fd;
 }

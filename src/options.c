@@ -157,6 +157,10 @@ static int h_getoption (lua_State *L) {
   else
     err = ux_getsockopt(h->fd, SOL_SOCKET, o->optname, &value);
   if (err != 0) return ux_fail(L, 1, "getoption", err);
+  if (o->how == O_INQ && h->kind == UX_STREAM) {  /* and a read's buffered */
+    size_t all = (size_t)value + h->rb.len;
+    value = all > INT_MAX ? INT_MAX : (int)all;
+  }
   switch (o->how) {
     case O_BOOL: lua_pushboolean(L, value != 0); break;
     case O_TYPE:

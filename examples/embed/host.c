@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,31 @@ static void talk_to_a_script (void) {
   lua_close(L);
 }
 
+/* 3b. a handle of fromfd with no timeout, for a descriptor that came
+** non-blocking (its flag is the open file's, shared with whoever made
+** it): detachfd gives it back blocking, as uxsock.h promises */
+static void detach_blocking (lua_State *L) {
+  int fds[2], fd = -1, flags;
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0) {
+    check(0, "socketpair for the blocking check");
+    return;
+  }
+  (void)fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK);
+  lua_pushinteger(L, fds[1]);
+  lua_setglobal(L, "fd");
+  if (run(L, "return assert(require('uxsock').fromfd(fd))", 1)) {
+    fd = uxsock_detachfd(L, -1);
+    lua_pop(L, 2);
+  }
+  flags = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+  check(fd == fds[1] && flags >= 0 && (flags & O_NONBLOCK) == 0,
+        "detach gives a descriptor from fromfd back blocking");
+  printf("detach: a descriptor from fromfd that came non-blocking is %s\n",
+         flags >= 0 && (flags & O_NONBLOCK) == 0 ? "blocking" : "NON-BLOCKING");
+  close(fds[0]);
+  if (fd >= 0) close(fd);
+}
+
 /* 3. a script's descriptor, taken back by C */
 static void take_one_back (void) {
   lua_State *L = new_state();
@@ -199,6 +225,7 @@ static void take_one_back (void) {
   close(fd);
   printf("detach: fd %d taken back with \"%s\" pending, used from C\n",
          fd, "rest");
+  detach_blocking(L);
   lua_close(L);
 }
 
