@@ -236,7 +236,12 @@ the next call.
 */
 /***
 Receives up to `n` messages, as `datagram:recvmany` does. End of stream
-ends the list; when it comes first, the call returns it.
+ends the list; when it comes first, the call returns it. An empty
+message followed by another, or by an empty queue, is `""` (end of
+stream never empties the queue); a run of empty messages that ends a
+full batch may be end of stream: the call returns the messages before
+it, and the next receives report each of the run as end of stream, as
+`recv` would. Nothing the kernel handed over is dropped.
 @function seqpacket:recvmany
 @within seqpacket
 @tparam integer n the most messages to take, 1 to 1024

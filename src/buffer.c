@@ -90,7 +90,7 @@ making a string per read (`recvinto`) and to send from (`send`,
 @return a buffer
 */
 static int newbuffer (lua_State *L) {
-  size_t size = (size_t)lua_touserdata(L, 1);
+  size_t size = (size_t)lua_tointeger(L, 1);
   ux_newudata(L, sizeof(ux_buffer) + size);
   return 1;
 }
@@ -111,7 +111,7 @@ static int l_buffer (lua_State *L) {
   else {
     int status;
     lua_pushcfunction(L, newbuffer);
-    lua_pushlightuserdata(L, (void *)(size_t)size);
+    lua_pushinteger(L, size);
     status = lua_pcall(L, 1, 1, 0);
     if (status == LUA_ERRMEM) lua_error(L);
     if (status != 0)

@@ -408,6 +408,7 @@ static int recvctl (lua_State *L, ux_handle *h, const char *op, size_t max,
   char *p;
   int err, small, stream = (h->kind == UX_STREAM);
   *full = 0;
+  *room = max;
   if (h->fd < 0)  /* the fdlist's allocation ran a finalizer that closed it */
     return luaL_error(L, "attempt to use a closed %s", ux_kindnames[h->kind]);
   if (ux_takezero(h)) return ux_fail(L, 1, op, UX_EOF);
@@ -550,7 +551,8 @@ connects or sends. Descriptors that come along are closed.
 */
 /***
 Receives one message and the credentials the kernel vouches for, as
-`stream:recvcred` tells.
+`stream:recvcred` tells. Once `SO_PASSCRED` is on every message carries
+credentials, so an empty message is `""` here, never end of stream.
 @function seqpacket:recvcred
 @within seqpacket
 @tparam[opt=65536] integer max the largest message to take

@@ -105,7 +105,8 @@ void ux_toolong (lua_State *L, const char *op, size_t full, size_t max) {
 /***
 Receives one whole message of at most `max` bytes. A zero-length
 message cannot be told from end of stream (the kernel reports both as
-0 bytes), so it is taken as end of stream.
+0 bytes), so it is taken as end of stream (`recvmany`, `recvfds` and
+`recvcred` can tell some apart: see them).
 @function seqpacket:recv
 @within seqpacket
 @tparam[opt=65536] integer max the largest message to take
@@ -186,7 +187,7 @@ int ux_pushbuffered (lua_State *L, ux_handle *h, size_t max) {
       return luaL_error(L, "attempt to use a closed %s", ux_kindnames[h->kind]);
     if (n == 0) return 0;
     lua_pushlstring(L, rb->p + rb->pos, n);
-    if (rb->takes == takes && h->fd >= 0) {
+    if (rb->takes == takes) {  /* closing frees the buffer: a take too */
       ux_rbuf_consume(L, rb, n);
       return 1;
     }
