@@ -188,6 +188,16 @@ describe("message sockets against Python's socket module", function()
     return msgs, blocks, ops, maxes
   end
 
+  -- a case in short, for a failure: message sizes, then operations
+  local function summary(msgs, ops)
+    local sizes, o = {}, {}
+    for i, m in ipairs(msgs) do sizes[i] = #m end
+    for i, op in ipairs(ops) do
+      o[i] = op.op .. "(" .. (op.op:match("many") and op.n .. ", " or "") .. op.max .. ")"
+    end
+    return "[sizes " .. table.concat(sizes, " ") .. "; " .. table.concat(o, " ") .. "]"
+  end
+
   local function describe_case(lines, msgs, blocks, maxes, closed)
     for i = 1, #msgs do
       lines[#lines + 1] = string.format("msg %d %s", #msgs[i], hex(blocks[i]))
@@ -342,6 +352,7 @@ describe("message sockets against Python's socket module", function()
     where = string.format("%s py2ux case %d", kind, i)
     local msgs, blocks, ops, maxes = gencase(kind, ops_of)
     sent.msgs, sent.i = msgs, 0
+    where = where .. " " .. summary(msgs, ops)
     local senders = { "path", "abstract", "unbound" }
     local closed = kind == "seqpacket" and r(2) == 0
     local lines = { string.format("case %s py2ux %s %s", kind, senders[1 + r(3)], hex(state.name)) }

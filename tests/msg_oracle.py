@@ -37,6 +37,7 @@ import sys
 
 TYPES = {"datagram": socket.SOCK_DGRAM, "seqpacket": socket.SOCK_SEQPACKET}
 counter = [0]
+linger = []  # sockets closed when the next command comes
 
 
 def name_of(addr):
@@ -175,8 +176,8 @@ def case(ctl, out, words, dirname):
                 except OSError as e:
                     out.write("epipe %d\n" % e.errno)
             else:
-                s.close()
-                a.close()
+                # open until the spec has seen its recv find nothing
+                linger.extend((s, a))
             b.close()
         out.write("done\n")
         out.flush()
@@ -252,6 +253,8 @@ def main():
     ctl = c.makefile("r", encoding="ascii", newline="\n")
     out = c.makefile("w", encoding="ascii", newline="\n")
     for line in ctl:
+        while linger:
+            linger.pop().close()
         words = line.split()
         if not words:
             continue
