@@ -58,7 +58,7 @@ local uxsock = require("uxsock")
 
 local PYTHON = os.getenv("PYTHON") or "/usr/bin/python3"
 local SEED = h.seed()
-local CASES = h.cases(1500, 20)  -- per kind and direction
+local CASES = h.cases(2500, 20)  -- per test: five tests of generated cases
 local TOTAL = 240 * 1024         -- a case's bytes at most
 local QLEN = math.min(10, tonumber(h.readfile("/proc/sys/net/unix/max_dgram_qlen") or "") or 10)
 
