@@ -62,12 +62,7 @@ local function hex(s)
   return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
--- a value for a failure message: strings short, in %q
-local function show(v)
-  if type(v) ~= "string" then return tostring(v) end
-  if #v > 48 then return string.format("%q.. (%d bytes)", v:sub(1, 40), #v) end
-  return string.format("%q", v)
-end
+local show = h.show
 
 local function showall(t)
   local out = {}

@@ -72,11 +72,7 @@ local function unhex(x)
   return (x:gsub("%x%x", function(d) return string.char(tonumber(d, 16)) end))
 end
 
-local function show(v)
-  if type(v) ~= "string" then return tostring(v) end
-  if #v > 40 then return string.format("%q.. (%d bytes)", v:sub(1, 32), #v) end
-  return string.format("%q", v)
-end
+local show = h.show
 
 local function words(line)
   local t = {}

@@ -141,6 +141,13 @@ function helpers.generator(seed)
   end
 end
 
+-- a value for a failure message: strings short, in %q
+function helpers.show(v)
+  if type(v) ~= "string" then return tostring(v) end
+  if #v > 48 then return string.format("%q.. (%d bytes)", v:sub(1, 40), #v) end
+  return string.format("%q", v)
+end
+
 function helpers.uid()
   local f = assert(io.open("/proc/self/status"))
   local uid, gid
