@@ -72,7 +72,7 @@ local function run_case(seed)
   -- one receive on channel c; logs what came
   local function receive(c, buf, main)
     local b, kind = c.b, c.kind
-    local pick = r(7)
+    local pick = r(kind == "stream" and 8 or 7)
     if kind == "stream" then
       local v1, v2
       if pick == 0 then v1 = call(main, b.recv, b, 1 + r(3000))
@@ -83,6 +83,9 @@ local function run_case(seed)
         v1 = n and buf:sub(1, n) or nil
       elseif pick == 4 then v1 = call(main, b.recvfds, b)
       elseif pick == 5 and linux then v1 = call(main, b.recvcred, b)
+      elseif pick == 7 then  -- one step of lines(n), which raises EAGAIN
+        local ok, v = call(main, pcall, b:lines(1 + r(100)))
+        v1 = ok and v or nil
       else v1, v2 = call(main, b.read, b, 1 + r(50), 1 + r(50)) end
       if type(v1) == "string" then
         c.got[#c.got + 1] = v1 .. (type(v2) == "string" and v2 or "")
