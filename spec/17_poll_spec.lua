@@ -512,6 +512,50 @@ describe("uxsock.poller", function()
     assert.equal(1, select(2, p:wait(0, 1)))
   end)
 
+  it("adds the same open file again at the number it had, closed while added", function()
+    -- the kernel keys an entry on the open file and the number: a copy
+    -- received back at the closed file's number meets the old entry
+    local p = poller()
+    local q1, q2 = pair()
+    local function sendback(f)
+      assert(q1:sendfds("fd", { f }))       -- a copy in flight
+      local before = h.settled_fdset()
+      f:close()                             -- behind the poller's back
+      local _, fds = assert(q2:recvfds())
+      assert.same(before, h.settled_fdset())  -- the same file at the same number
+      return fds[1]
+    end
+    local function notadded(f)
+      local ok, _, code = p:modify(f, "r")
+      assert.same({ nil, uxsock.ENOENT }, { ok, code })
+    end
+    -- the closed file still registered
+    local first = assert(io.popen("echo hi"))
+    assert(p:add(first))
+    local second = sendback(first)
+    assert.is_true(p:add(second))
+    assert.equal(1, p:count())
+    assert.truthy(eventually(function() return p:wait(0)[second] end))
+    assert.is_true(p:remove(first))         -- harmless
+    assert.is_true(p:modify(second, "rw"))
+    -- the closed file removed: the kernel keeps its entry, whose number
+    -- names nothing the poller could remove
+    local third = sendback(second)
+    assert.is_true(p:remove(second))
+    assert.equal(0, p:count())
+    assert.is_true(p:add(third))
+    assert.truthy(eventually(function() return p:wait(0)[third] end))
+    -- modify of the copy, not added, while the closed file is registered
+    local fourth = sendback(third)
+    notadded(fourth)
+    assert.equal(0, p:count())
+    assert.is_true(p:add(fourth))
+    assert.truthy(eventually(function() return p:wait(0)[fourth] end))
+    assert.is_true(p:remove(fourth))
+    assert.same({}, (p:wait(0)))
+    fourth:close()
+  end)
+
   it("lets every poller go of a closed handle; pollers closed or collected first", function()
     local a, b = pair()
     assert(b:send("x"))

@@ -48,6 +48,10 @@
 **     watches stays the same file: its readiness agrees with wait. (Made
 **     only then: an add to a set that is itself watched costs the kernel
 **     a check of the whole graph.)
+**   - Such an entry also meets an add of the same open file at the same
+**     number (recvfds, dup2 put a copy there): the kernel says EEXIST,
+**     and add takes the entry over as its own. modify of an object that
+**     is not the registered one (a closed Lua file is) is ENOENT.
 **   - A poller used in a forked child first rebuilds both sets as its
 **     own (pid differs from the one that made them); the forget hook
 **     touches the kernel's set only in the process it belongs to.
@@ -410,6 +414,13 @@ static uint32_t genat (const poller *p, int fd) {
   return (fd >= 0 && fd < p->nregs) ? p->regs[fd].gen : 0;
 }
 
+/* Is the registration at fd, whose object is at idx (byfd[fd] as it
+** was), one of no live object: none, or a Lua file closed since? Its
+** kernel entry may live on, while a copy of the descriptor does. */
+static int stalereg (lua_State *L, const poller *p, int fd, int idx) {
+  return genat(p, fd) == 0 || lua_isnil(L, idx) || isclosedobj(L, idx, 0);
+}
+
 /* room for n events in wait's buffer, a userdata at uv[UV_EV] (the
 ** user value at uv): the collector frees it, also after a raise */
 static void growev (lua_State *L, poller *p, int n, int uv) {
@@ -660,6 +671,11 @@ static int p_add (lua_State *L) {
   /* cppcheck-suppress knownConditionTrueFalse ; p->gen + 1 wraps to 0 */
   if (gen == 0) gen = 1;  /* 0 is no registration's */
   err = ux_epoll_ctl(p->set, UX_PADD, fd, flags, KEY(gen, fd));
+  if (err == EEXIST && stalereg(L, p, fd, 6))
+    /* the kernel still holds the entry of a Lua file closed since, at
+    ** this number: the same open file came back (recvfds, dup), and the
+    ** kernel keys on file and number. That entry becomes this one. */
+    err = ux_epoll_ctl(p->set, UX_PMOD, fd, flags, KEY(gen, fd));
   if (err != 0) {  /* put back what was there, where it is still ours */
     lua_rawgeti(L, 4, fd);  /* 8 */
     if (lua_rawequal(L, 8, 2)) {
@@ -704,6 +720,16 @@ static int p_modify (lua_State *L) {
   int err;
   if ((err = ownsets(L, p)) != 0) return failctl(L, "modify", err);
   if ((gen = genat(p, fd)) == 0) return failctl(L, "modify", ENOENT);
+  lua_settop(L, 3);
+  ux_getuv(L, 1);
+  lua_rawgeti(L, 4, UV_BYFD);  /* 5 */
+  lua_rawgeti(L, 5, fd);  /* 6: the object registered at fd */
+  if (stalereg(L, p, fd, 6)) {
+    /* a Lua file closed since: not this object's (the same open file may
+    ** be at this number again, and the kernel would take the change) */
+    dropreg(L, p, fd);
+    return failctl(L, "modify", ENOENT);
+  }
   err = ux_epoll_ctl(p->set, UX_PMOD, fd, flags, KEY(gen, fd));
   if (err == ENOENT || err == EBADF) {
     /* the kernel dropped it: closed behind the poller's back */

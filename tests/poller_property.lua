@@ -382,7 +382,9 @@ function step.remove()
       P.live[val] = nil
     elseif P.zombies[val] then  -- unless wait dropped it already
       expect("remove", ok, msg, code, { true, uxsock.ENOENT })
-      P.known[P.zombies[val]] = nil
+      -- removed by number, the file is forgotten; dropped by wait, it is
+      -- still known, and removing it is harmless
+      if ok then P.known[P.zombies[val]] = nil end
       P.zombies[val] = nil
     else
       expect("remove", ok, msg, code, uxsock.ENOENT)
