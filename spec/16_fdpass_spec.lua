@@ -657,15 +657,11 @@ describe("credentials", function()
       assert(c:recv())  -- waits for the parent to read
       c:close()
     ]], name)
-    local cmd = "env LUA_CPATH=" .. h.q(h.CPATH) .. " " .. h.LUA .. " -e " .. h.q(code)
-    local other = uid == 0 and os.execute("command -v setpriv >/dev/null 2>&1")
-    if other == true or other == 0 then  -- 5.1 gives 0, 5.2+ true
-      cmd = "setpriv --reuid=4321 --regid=4321 --clear-groups " .. cmd
-    else
-      other = false
-    end
-    local job = h.spawn(cmd)
-    local conn = track(assert(server:accept()))
+    local other = uid == 0 and h.can_act_as_other()
+    local job = h.spawn(other and h.other_luacmd(code) or h.luacmd(code))
+    local conn, err = server:accept()
+    assert(conn, tostring(err) .. ": " .. job:describe())
+    track(conn)
     conn:settimeout(20)
     local data, cred = assert(conn:recvcred())
     conn:send("done")

@@ -309,8 +309,8 @@ describe("a signal storm (EINTR)", function()
     local path, ready, sigs = dir .. "/storm.sock", dir .. "/ready", dir .. "/signals"
     -- the Lua itself is preloaded, not a wrapper that execs it: see
     -- tests/sigpump.c
-    local vars = string.format("LD_PRELOAD=%s SIGPUMP_US=1000 SIGPUMP_REPORT=%s",
-                               h.q(SIGPUMP), h.q(sigs))
+    local vars = string.format("%s SIGPUMP_US=1000 SIGPUMP_REPORT=%s",
+                               h.preload(SIGPUMP), h.q(sigs))
     local function stormcmd(code)
       local cmd = h.luacmd(code):gsub("^env ", "env " .. vars .. " ")
       return cmd

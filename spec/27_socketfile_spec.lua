@@ -8,7 +8,7 @@ local uxsock = require("uxsock")
 
 local track = h.track
 
-local as_other, opendir = h.as_other, h.opendir
+local other_luacmd, opendir = h.other_luacmd, h.opendir
 local root = h.can_act_as_other()
 
 describe("socket files", function()
@@ -32,9 +32,9 @@ describe("socket files", function()
       local closed = track(assert(uxsock.listen(dir .. "/closed.sock",
                                                  { mode = tonumber("600", 8) })))
       local open = track(assert(uxsock.listen(dir .. "/open.sock", { mode = tonumber("666", 8) })))
-      local out = h.run(as_other(h.luacmd(probe, dir .. "/closed.sock")))
+      local out = h.run(other_luacmd(probe, dir .. "/closed.sock"))
       assert.equal(uxsock.EACCES .. " connect " .. dir .. "/closed.sock: Permission denied", out)
-      out = h.run(as_other(h.luacmd(probe, dir .. "/open.sock")))
+      out = h.run(other_luacmd(probe, dir .. "/open.sock"))
       assert.equal("connected", out)
       assert.is_truthy(open:accept())
       closed:settimeout(0)
@@ -57,7 +57,7 @@ describe("socket files", function()
         l:close()
         io.write(lfs.attributes(path) and "left" or "ok")
       ]]
-      assert.equal("ok", h.run("umask 077; " .. as_other(h.luacmd(code, dir .. "/nolock.sock"))))
+      assert.equal("ok", h.run("umask 077; " .. other_luacmd(code, dir .. "/nolock.sock")))
       assert(os.execute("chmod 755 " .. h.q(dir)))
       assert.is_nil(h.filetype(dir .. "/nolock.sock"))  -- removed by its close
     end)
@@ -80,7 +80,7 @@ describe("socket files", function()
         c:sendall("let me in\n")
         io.write(tostring(c:read("l")))
       ]]
-      assert.equal("denied", h.run(as_other(h.luacmd(client, path))))
+      assert.equal("denied", h.run(other_luacmd(client, path)))
       local out, rc = server:wait(20)
       assert.equal(0, rc, out)
       assert.matches("serving uid 0 on " .. path:gsub("%p", "%%%0"), out)

@@ -362,22 +362,14 @@ local function last_lines(job)
 end
 
 -- runs the Python peer with these arguments; fn(job) talks to it. The
--- process is killed and reaped whatever happens; returns its output and
--- exit code
+-- process is killed and reaped whatever happens (spec/children.lua);
+-- returns its output and exit code
 local function with_python(args, fn)
   local script = h.tmpdir() .. "/abstract_peer.py"
   h.writefile(script, PEER)
   local job = h.spawn(PYTHON .. " " .. h.q(script) .. " " .. args)
-  local ended = false
-  finally(function()
-    if not ended then
-      job:kill("KILL")
-      job:wait(20)
-    end
-  end)
   fn(job)
   local out, rc = job:wait(20)
-  ended = out ~= nil
   return out, rc
 end
 

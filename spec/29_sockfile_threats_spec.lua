@@ -20,20 +20,9 @@ local FORKENV = h.ROOT .. "/build/forkenv.so"
 local as_other, opendir = h.as_other, h.opendir
 local root = h.can_act_as_other()
 
--- every process a test starts, killed and reaped after it, pass or fail
-local jobs = {}
-local function start(cmd)
-  local job = h.spawn(cmd)
-  jobs[#jobs + 1] = job
-  return job
-end
-local function stop_jobs()
-  for _, job in ipairs(jobs) do
-    job:kill("KILL")
-    job:wait(20)
-  end
-  jobs = {}
-end
+-- every process a test starts is killed and reaped after it, pass or
+-- fail (spec/children.lua); a test with rounds stops them between rounds
+local start, stop_jobs = h.spawn, h.stop_children
 
 -- waits until f() is true (generous deadline); false if it never is
 local function until_true(f, seconds)
@@ -64,7 +53,7 @@ local PYTHON = h.filetype("/usr/bin/python3") and "/usr/bin/python3" or "python3
 -- a command that runs Python code; the peers print "ready" when set
 local function python(code, ...)
   local script = opendir() .. "/peer.py"
-  h.writefile(script, code)
+  h.writeshared(script, code)
   local args = {}
   for i = 1, select("#", ...) do args[i] = h.q((select(i, ...))) end
   return PYTHON .. " -u " .. h.q(script) .. " " .. table.concat(args, " ")
@@ -75,10 +64,7 @@ end
 
 describe("socket files against others", function()
   lazy_teardown(h.cleanup)
-  after_each(function()
-    h.close_tracked()
-    stop_jobs()
-  end)
+  after_each(h.close_tracked)
 
   describe("another user", function()
     if not root then
@@ -278,7 +264,7 @@ while True:
            function()
           h.test_hosts()
           local path = h.sockpath("fork")
-          local out = h.run("env LD_PRELOAD=" .. h.q(FORKENV) .. " "
+          local out = h.run("env " .. h.preload(FORKENV) .. " "
                             .. h.luacmd(CHILD, make, path, how))
           assert.equal("exit 0 true true nil", out)
           assert.is_nil(h.filetype(path))

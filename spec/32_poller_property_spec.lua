@@ -19,23 +19,14 @@ local CASES = h.cases(2000)  -- of 30 steps each
 local FORKS = os.getenv("UXSOCK_MEMCHECK") and 0.1 or 1
 
 describe("uxsock.poller under random programs", function()
-  local job
   lazy_teardown(h.cleanup)
-  after_each(function()
-    if job then
-      job:kill("KILL")
-      job:wait(20)
-      job = nil
-    end
-  end)
 
   it("reports exactly the ready live objects, never spins, and leaks nothing", function()
     h.test_hosts()
-    job = h.spawn("env LD_PRELOAD=" .. h.q(FORKENV) .. " "
+    local job = h.spawn("env " .. h.preload(FORKENV) .. " "
                   .. h.luacmd(h.ROOT .. "/tests/poller_property.lua", SEED, CASES, 30, FORKS))
     local out, rc = job:wait(900)
-    assert.is_not_nil(out, "the program did not end, seed " .. SEED)
-    job = nil
+    assert.is_not_nil(rc, "the program did not end, seed " .. SEED .. ": " .. job:describe())
     assert.equal(0, rc, out)
     local line = out:match("%[poller property%][^\n]*")
     assert.is_not_nil(line, out)

@@ -1,5 +1,8 @@
 -- Shared helpers for the uxsock specs (busted runs from the repository root).
 local lfs = require("lfs")
+-- the processes a spec starts: one registry for the whole run, which the
+-- output handler (spec/summary.lua) loads before any spec file
+local children = require("children")
 
 local helpers = {}
 
@@ -71,15 +74,6 @@ function helpers.opendir()
   return dir
 end
 
--- a command that runs as another user (uid and gid 4321), and whether
--- this process may do that (root, with util-linux's setpriv)
-function helpers.as_other(cmd)
-  return "setpriv --reuid=4321 --regid=4321 --clear-groups " .. cmd
-end
-function helpers.can_act_as_other()
-  return helpers.uid() == 0 and helpers.run("command -v setpriv") ~= ""
-end
-
 -- a socket path that nothing uses yet
 function helpers.sockpath(tag)
   counter = counter + 1
@@ -94,6 +88,7 @@ function helpers.abstract(tag)
 end
 
 function helpers.cleanup()
+  children.stop_all()
   for _, d in ipairs(helpers._dirs or {}) do
     os.execute("rm -rf '" .. d .. "'")
   end
@@ -292,12 +287,18 @@ function helpers.q(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+-- the command that runs a Lua script with arguments, the module found by
+-- cpath (a LUA_CPATH)
+local function luascript(cpath, script, ...)
+  local args = {}
+  for i = 1, select("#", ...) do args[#args + 1] = helpers.q((select(i, ...))) end
+  return "env LUA_CPATH=" .. helpers.q(cpath) .. " " .. helpers.LUA .. " " .. helpers.q(script)
+         .. " " .. table.concat(args, " ")
+end
+
 -- a shell command that runs Lua code (or a script with arguments) with
 -- build/ on the module path
 function helpers.luacmd(code_or_script, ...)
-  local args = {}
-  for i = 1, select("#", ...) do args[#args + 1] = helpers.q((select(i, ...))) end
-  local env = "env LUA_CPATH=" .. helpers.q(helpers.CPATH) .. " "
   local script = code_or_script
   if not script:match("%.lua$") then
     -- 'lua -e code arg' would run arg as a script: code with arguments
@@ -305,8 +306,67 @@ function helpers.luacmd(code_or_script, ...)
     script = helpers.tmpdir() .. "/code.lua"
     helpers.writefile(script, code_or_script)
   end
-  return env .. helpers.LUA .. " " .. helpers.q(script) .. " " .. table.concat(args, " ")
+  return luascript(helpers.CPATH, script, ...)
 end
+
+-- {======================================================
+-- Another user
+-- Specs that need a second user run code as uid and gid 4321 (root
+-- and util-linux's setpriv make that possible). That user may read
+-- nothing of the checkout: a clone inside a private (0700) directory is
+-- common. So what it runs (the module, scripts) is copied into a
+-- directory it may read, and it runs from there.
+-- =======================================================
+
+function helpers.can_act_as_other()
+  return helpers.uid() == 0 and helpers.run("command -v setpriv") ~= ""
+end
+
+-- writes a file any user may read (mode 0644, whatever the umask)
+function helpers.writeshared(path, data)
+  helpers.writefile(path, data)
+  assert(os.execute("chmod 644 " .. helpers.q(path)))
+end
+
+-- a directory every user may read (0755) that holds a copy of the
+-- module: made once per spec file, removed by helpers.cleanup()
+local shared
+function helpers.shared()
+  if shared and lfs.attributes(shared, "mode") == "directory" then return shared end
+  shared = helpers.opendir()
+  local so = helpers.ROOT .. "/" .. (os.getenv("UXSOCK_BUILD") or "build") .. "/uxsock.so"
+  helpers.writeshared(shared .. "/uxsock.so", assert(helpers.readfile(so), so))
+  return shared
+end
+
+-- a command that runs cmd as the other user, from the shared directory
+function helpers.as_other(cmd)
+  return "setpriv --reuid=4321 --regid=4321 --clear-groups env -C "
+         .. helpers.q(helpers.shared()) .. " " .. cmd
+end
+
+-- as helpers.luacmd, as the other user: code (or a script, copied) and
+-- the module from the shared directory
+function helpers.other_luacmd(code_or_script, ...)
+  local dir = helpers.shared()
+  local code = code_or_script
+  if code:match("%.lua$") then code = assert(helpers.readfile(code), code) end
+  counter = counter + 1
+  local script = string.format("%s/code%d.lua", dir, counter)
+  helpers.writeshared(script, code)
+  return helpers.as_other(luascript(dir .. "/?.so;;", script, ...))
+end
+
+-- "LD_PRELOAD=..." for a library of build/ (mk/faults.mk): the loader
+-- splits its list at spaces and colons, which a checkout's path may
+-- hold, so the library is copied into the shared directory first
+function helpers.preload(lib)
+  local copy = helpers.shared() .. "/" .. lib:match("[^/]+$")
+  if not lfs.attributes(copy) then helpers.writeshared(copy, assert(helpers.readfile(lib), lib)) end
+  return "LD_PRELOAD=" .. helpers.q(copy)
+end
+
+-- }======================================================
 
 -- whether closing an io.popen file gives how the command ended (5.2+;
 -- on 5.1 and LuaJIT it gives only true)
@@ -330,30 +390,19 @@ function helpers.run(cmd)
   return out, "exit", tonumber(helpers.readfile(status))
 end
 
--- starts a command in the background; output goes to a file.
--- Returns a table with :wait() (output, exit code) and :kill(signal), which
--- signals the command itself: the shell around it execs it, keeping its pid.
+-- starts a command in the background, in a process group of its own;
+-- output goes to a file. The job (spec/children.lua) has :wait(timeout)
+-- (output, exit code; nil for the code while it runs), :kill(signal),
+-- which signals the command itself (the shell around it execs it), and
+-- :describe() for failure messages. Whatever is still running when the
+-- test ends is killed with its group and reaped.
 function helpers.spawn(cmd)
-  local dir = helpers.tmpdir()
-  local out, pidf, rcf = dir .. "/out", dir .. "/pid", dir .. "/rc"
-  local inner = "echo $$ >" .. helpers.q(pidf) .. "; exec " .. cmd
-  os.execute(string.format("( sh -c %s >%s 2>&1; echo $? >%s ) &",
-             helpers.q(inner), helpers.q(out), helpers.q(rcf)))
-  local job = { out = out }
-  function job.wait(_, timeout)
-    local deadline = os.time() + (timeout or 20)
-    while (helpers.readfile(rcf) or "") == "" do
-      if os.time() > deadline then return nil, "timeout" end
-      os.execute("sleep 0.02")
-    end
-    return helpers.readfile(out), tonumber(helpers.readfile(rcf))
-  end
-  function job.kill(_, sig)
-    local pid = (helpers.readfile(pidf) or ""):match("%d+")
-    if pid then os.execute("kill -" .. (sig or "TERM") .. " " .. pid .. " 2>/dev/null") end
-  end
-  return job
+  return children.start(cmd, helpers.tmpdir())
 end
+
+-- kills every job still running, with its group, and reaps it (what the
+-- end of a test does), for a test that starts jobs in rounds
+helpers.stop_children = children.stop_all
 
 -- builds the test programs of mk/faults.mk once (build/oomhost,
 -- build/sigpump.so, build/forkenv.so): make test builds the module, and

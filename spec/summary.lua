@@ -1,11 +1,29 @@
 -- busted output handler: the plain terminal report, then one closing line
 -- "N passed, N failed" (", N skipped" and the reasons when tests were skipped).
+-- It also owns the suite's child processes (spec/children.lua): every job
+-- a test started is killed and reaped when the test ends, and a process of
+-- this run still alive when the specs end fails the run, by name.
 return function(options)
   local busted = require("busted")
+  local children = require("children")
   local handler = require("busted.outputHandlers.plainTerminal")(options)
+  local stop = function()
+    children.stop_all()
+    return nil, true
+  end
+  busted.subscribe({ "test", "end" }, stop)
+  busted.subscribe({ "file", "end" }, stop)
   busted.subscribe({ "suite", "end" }, function()
-    local line = string.format("%d passed, %d failed", handler.successesCount,
-                               handler.failuresCount + handler.errorsCount)
+    children.stop_all()
+    local left = children.leftovers()
+    local failed = handler.failuresCount + handler.errorsCount
+    if #left > 0 then
+      children.kill(left)
+      print("left running when the specs ended (killed now):")
+      for _, p in ipairs(left) do print(string.format("  pid %d: %s", p.pid, p.cmdline)) end
+      failed = failed + 1
+    end
+    local line = string.format("%d passed, %d failed", handler.successesCount, failed)
     if handler.pendingsCount > 0 then
       for _, p in ipairs(handler.pendings) do
         print("skipped: " .. p.name .. (p.message and (": " .. p.message) or ""))
@@ -14,6 +32,7 @@ return function(options)
     end
     print(line)
     io.stdout:flush()
+    if #left > 0 then os.exit(1) end  -- busted's own exit counts only specs
     return nil, true
   end)
   return handler
