@@ -91,7 +91,7 @@ describe("datagram flood", function()
     it(mode .. ": the sender fails or waits as configured, every datagram arrives intact",
        function()
       local out, how, rc = h.run(script("dgram_flood.lua", "--mode", mode, "--count", 3000,
-                                        "--seconds", 1.5, "--timeout", 0.002,
+                                        "--seconds", 0.5, "--timeout", 0.002,
                                         "--delay", 0.005))
       assert.equal("exit", how)
       assert.equal(0, rc, out)

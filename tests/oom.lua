@@ -3,7 +3,8 @@
 -- Usage: build/oomhost tests/oom.lua DIR [CASE]
 -- For each case and each mode ("all", "one"), attempt n runs the call
 -- with the allocator refusing its request n + 1 (and, in "all", every
--- later one), for n = 0, 1, ... until the call needs no refusal. Each
+-- later one), for n = 0, 1, ... (or by the environment's OOM_STEP, as
+-- oomhost's own sweeps) until the call needs no refusal. Each
 -- attempt must end in success or the error "not enough memory" (or a
 -- returned failure for ENOMEM); after it, with memory back:
 --   - the case's own check holds (nothing lost where uxsock keeps data);
@@ -15,6 +16,7 @@
 local uxsock = require("uxsock")
 local DIR, ONLY = ...
 assert(DIR, "usage: oomhost tests/oom.lua DIR [CASE]")
+local STEP = tonumber(os.getenv("OOM_STEP")) or 1
 -- what the test scripts share, beside this one (oomhost gives no arg[0])
 local here = debug.getinfo(1, "S").source:match("^@(.-)[^/]*$")
 local common = dofile(here .. "common.lua")
@@ -591,7 +593,7 @@ local function run(cname, t)
                                                 where, extra0, extra1)
       end
       if refused == 0 then break end
-      n = n + 1
+      n = n + STEP
       if n > 3000 then
         failures[#failures + 1] = where .. ": never succeeded"
         break

@@ -9,7 +9,8 @@
 **   "all"  every later request until the call returns, or
 **   "one"  only that request (and Lua's immediate retry of it, which
 **          comes after an emergency collection), then none;
-** n goes up from 0 until a call needs no refused request to finish.
+** n goes up from 0 until a call needs no refused request to finish, by
+** 1, or by the environment's OOM_STEP (a quicker sample, for valgrind).
 **   1. open: require("uxsock") in a fresh state, then a smoke test of
 **      the module with memory back (a first open that failed half way
 **      must not leave the state with a broken module);
@@ -45,6 +46,8 @@
 #include "uxsock.h"
 
 #define MAX_N  5000   /* a call that needs more requests than this fails */
+
+static long step = 1;  /* OOM_STEP: n goes up by this */
 
 enum { FAIL_NONE, FAIL_ALL, FAIL_ONE };
 
@@ -194,7 +197,7 @@ static int open_module (lua_State *L) {
 /* returns the number of attempts */
 static long sweep_open (int mode) {
   long n, cases = 0;
-  for (n = 0; n < MAX_N; n++) {
+  for (n = 0; n < MAX_N; n += step) {
     int fds = count_fds(), st;
     lua_State *L = new_state();
     long refused;
@@ -249,7 +252,7 @@ static int call_pushfd (lua_State *L) {
 
 static long sweep_pushfd (int mode) {
   long n, cases = 0;
-  for (n = 0; n < MAX_N; n++) {
+  for (n = 0; n < MAX_N; n += step) {
     int fds = count_fds(), sv[2], st;
     lua_State *L = new_state();
     long refused;
@@ -374,10 +377,12 @@ static long run_script (int argc, char **argv) {
 
 int main (int argc, char **argv) {
   long open_all, open_one, push_all, push_one, script;
+  const char *s = getenv("OOM_STEP");
   if (argc < 2) {
     fprintf(stderr, "usage: oomhost script.lua [args...]\n");
     return 2;
   }
+  if (s != NULL && atol(s) > 0) step = atol(s);
   open_all = sweep_open(FAIL_ALL);
   open_one = sweep_open(FAIL_ONE);
   printf("open: %ld cases (%ld all, %ld one)\n", open_all + open_one,
