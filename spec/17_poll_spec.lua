@@ -1,6 +1,6 @@
 -- uxsock.poll (poll(2) over a list) and uxsock.poller (epoll): readiness
--- of handles, Lua files and descriptors, the letters, timeouts, signals,
--- and the poller's registry through closes and reused descriptors.
+-- of handles, Lua files and descriptors, the letters, timeouts (signals:
+-- spec 09), and the poller's registry through closes and reused descriptors.
 local h = require("helpers")
 local lfs = require("lfs")
 local uxsock = require("uxsock")
@@ -57,25 +57,6 @@ local function raises(f, ...)
   local ok, err = pcall(f, ...)
   assert.is_false(ok, "did not raise")
   return tostring(err)
-end
-
--- runs 'call' ("poll" or "wait") on an idle socket with a 2 s timeout in
--- a child Lua, sends it SIGINT 1 s in (its handler makes the system call
--- fail with EINTR), and returns the seconds until the child ended and its
--- output (see 09_signals_spec.lua)
-local function interrupted_after(call)
-  local ready = h.tmpdir() .. "/ready"
-  local code = string.format([[
-    local uxsock = require("uxsock")
-    local a, b = uxsock.socketpair()
-    local p = assert(uxsock.poller())
-    assert(p:add(a))
-    io.open(%q, "w"):close()
-    local r, n
-    if %q == "poll" then r, n = uxsock.poll({ a }, 2) else r, n = p:wait(2) end
-    print("result", n, next(r) == nil)
-  ]], ready, call)
-  return h.interrupt_after_1s(code, ready)
 end
 
 -- what poll and a poller's wait both do:
@@ -213,10 +194,6 @@ describe("uxsock.poll", function()
 
   it("waits until one is ready with nil or math.huge", function()
     waits_without_timeout(function(pipe, timeout) return uxsock.poll({ pipe }, timeout) end)
-  end)
-
-  it("keeps waiting for the time that remains after a signal", function()
-    h.assert_full_wait(interrupted_after("poll"))
   end)
 
   it("raises for argument mistakes, naming the entry", function()
@@ -767,10 +744,6 @@ describe("uxsock.poller", function()
     local empty = poller()
     times_out(empty.wait, empty, 0.05)
     waits_without_timeout(function(_, timeout) return p:wait(timeout) end, p)
-  end)
-
-  it("keeps waiting for the time that remains after a signal", function()
-    h.assert_full_wait(interrupted_after("wait"))
   end)
 
   it("nests: its descriptor is readable when wait has something", function()

@@ -424,32 +424,6 @@ function helpers.timed(f, ...)
   return now() - t0, helpers.unpack(r, 1, r.n)
 end
 
--- runs Lua code in a child that creates the file 'ready' just before its
--- timed call; sends the child SIGINT 1 s after that (Lua's handler makes
--- the system call fail with EINTR) and returns the seconds from the
--- signal's second to the child's end, and its output
-function helpers.interrupt_after_1s(code, ready)
-  local now = require("uxsock").monotime
-  local job = helpers.spawn(helpers.luacmd(code))
-  assert(helpers.waitfor(ready, 20), "the child did not start its call")
-  local t0 = now()
-  os.execute("sleep 1")
-  job:kill("INT")
-  local out = job:wait(20)
-  return now() - t0, out
-end
-
--- what a child's 2 s timed call, signalled by interrupt_after_1s, must
--- show: it was interrupted (its handler ran), but only after the call's
--- full 2 s: not at the signal (1 s), and not 2 s after the signal (3 s),
--- which a restarted clock gives
-function helpers.assert_full_wait(elapsed, out)
-  local check = require("luassert")  -- busted's assert, which a spec sees
-  check.matches("interrupted!", out)
-  check.is_true(elapsed >= 1.8, string.format("ended after %.2f s", elapsed))
-  check.is_true(elapsed < 2.7, string.format("ended after %.2f s", elapsed))
-end
-
 -- true when the kernel lists a socket bound to 'path' that is ready for
 -- clients: a datagram socket once bound, a stream or seqpacket socket once
 -- it listens (flag __SO_ACCEPTCON, 0x10000, in /proc/net/unix); nil when
