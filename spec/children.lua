@@ -23,17 +23,21 @@ local children = {}
 
 local running = {}  -- the jobs started and not yet reaped, in order
 
-local function q(s)
+-- quotes a string for sh
+function children.q(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
+local q = children.q
 
-local function readfile(path)
+-- a file's bytes, or nil when it cannot be read
+function children.readfile(path)
   local f = io.open(path, "rb")
   if not f then return nil end
   local d = f:read("*a")
   f:close()
   return d
 end
+local readfile = children.readfile
 
 -- seconds, for deadlines (LuaSocket's clock: uxsock itself stays out
 -- of the handler, so each spec file loads it afresh)

@@ -263,13 +263,7 @@ function helpers.writefile(path, data)
   f:close()
 end
 
-function helpers.readfile(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local d = f:read("*a")
-  f:close()
-  return d
-end
+helpers.readfile = children.readfile
 
 -- the bytes readable now from a stream handle, without waiting
 helpers.drain = common.drain
@@ -283,9 +277,7 @@ function helpers.oneof(x, ...)
 end
 
 -- quotes a string for sh
-function helpers.q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+helpers.q = children.q
 
 -- the command that runs a Lua script with arguments, the module found by
 -- cpath (a LUA_CPATH)
