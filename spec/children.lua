@@ -9,7 +9,8 @@
 --     and after a timeout the output so far and how long it ran.
 --   - After every test, pass, fail or error, stop_all() kills each job's
 --     whole group and waits for it to be reaped (the output handler,
---     spec/summary.lua, calls it on busted's "test end").
+--     spec/summary.lua, calls it on busted's "test end"); a job lives for
+--     one test. At the end of each file, its temporary directories go.
 --   - spec/run marks the suite's environment (UXSOCK_SUITE, which every
 --     child inherits); at the end of the run, leftovers() finds every
 --     process that still carries the mark, whatever group it moved to,
@@ -129,6 +130,21 @@ function children.stop_all()
   end
   running = {}
   return stopped
+end
+
+-- What the end of the running spec file does besides: fn() (helpers
+-- removes the file's temporary directories so, whether or not the file
+-- asked for it). The output handler calls children.file_ended().
+local at_end = {}
+function children.at_file_end(fn)
+  at_end[#at_end + 1] = fn
+end
+
+function children.file_ended()
+  children.stop_all()
+  local fns = at_end
+  at_end = {}
+  for _, fn in ipairs(fns) do pcall(fn) end
 end
 
 -- The mark of this run's processes, set by spec/run; nil when busted

@@ -95,6 +95,9 @@ function helpers.cleanup()
   helpers._dirs, helpers._base = nil, nil
 end
 
+-- whatever a spec file made is removed when it ends, cleanup or not
+children.at_file_end(helpers.cleanup)
+
 -- Handles a test made, closed by helpers.close_tracked() in after_each:
 -- Lua allows one <close> per local statement, and a pair comes in one.
 local tracked = {}

@@ -2,17 +2,20 @@
 -- "N passed, N failed" (", N skipped" and the reasons when tests were skipped).
 -- It also owns the suite's child processes (spec/children.lua): every job
 -- a test started is killed and reaped when the test ends, and a process of
--- this run still alive when the specs end fails the run, by name.
+-- this run still alive when the specs end fails the run, by name; each
+-- spec file's temporary directories are removed when it ends.
 return function(options)
   local busted = require("busted")
   local children = require("children")
   local handler = require("busted.outputHandlers.plainTerminal")(options)
-  local stop = function()
+  busted.subscribe({ "test", "end" }, function()
     children.stop_all()
     return nil, true
-  end
-  busted.subscribe({ "test", "end" }, stop)
-  busted.subscribe({ "file", "end" }, stop)
+  end)
+  busted.subscribe({ "file", "end" }, function()
+    children.file_ended()
+    return nil, true
+  end)
   busted.subscribe({ "suite", "end" }, function()
     children.stop_all()
     local left = children.leftovers()
