@@ -5,8 +5,9 @@
 -- comes and holds the suite's output pipe, so that `make test | cat`
 -- would never end. How each is met:
 --   - start() runs a command in a process group of its own (setsid), its
---     output in a file; job:wait() gives the output and the exit status,
---     and after a timeout the output so far and how long it ran.
+--     output in a file; job:wait() gives the output and the exit status
+--     (after a timeout, the output so far), job:describe() the command,
+--     how it ended, when, and its output, for a failure message.
 --   - After every test, pass, fail or error, stop_all() kills each job's
 --     whole group and waits for it to be reaped (the output handler,
 --     spec/summary.lua, calls it on busted's "test end"); a job lives for
@@ -54,8 +55,8 @@ end
 
 -- Starts cmd (a shell command) in the background, in a new session and
 -- process group, with its output (stdout and stderr) in a file of dir.
--- The job: job.pid (once known), job:wait(timeout), job:kill(signal),
--- job:stop(), job:describe().
+-- The job: job:wait(timeout), job:kill(signal), job:stop(),
+-- job:describe().
 function children.start(cmd, dir)
   local out, pidf, rcf = dir .. "/out", dir .. "/pid", dir .. "/rc"
   local inner = "echo $$ >" .. q(pidf) .. "; exec " .. cmd
@@ -66,8 +67,11 @@ function children.start(cmd, dir)
   local job = { cmd = cmd, out = out, started = now() }
   running[#running + 1] = job
 
+  -- the exit code once the command has ended (and when that was seen)
   local function rc()
-    return tonumber((readfile(rcf) or ""):match("%d+"))
+    local code = tonumber((readfile(rcf) or ""):match("%d+"))
+    if code and not job.ended then job.ended = now() end
+    return code
   end
   local function pid()
     -- the pid file is written before the command runs: wait for it
@@ -88,7 +92,6 @@ function children.start(cmd, dir)
       os.execute("sleep 0.02")
       code = rc()
     end
-    job.rc = code
     return readfile(out) or "", code
   end
 
@@ -111,25 +114,16 @@ function children.start(cmd, dir)
   function job.describe()
     local output, code = readfile(out) or "", rc()
     return string.format("%s\n%s after %.1f s; its output:\n%s", cmd, children.status(code),
-                         now() - job.started, output)
+                         (job.ended or now()) - job.started, output)
   end
 
   return job
 end
 
--- Kills every job still running, with its group, and reaps it; the jobs
--- that had to be stopped, as a list of descriptions
+-- Kills every job still running, with its group, and reaps it
 function children.stop_all()
-  local stopped = {}
-  for _, job in ipairs(running) do
-    local _, code = job:wait(0)
-    if not code then
-      job:stop()
-      stopped[#stopped + 1] = job.cmd
-    end
-  end
+  for _, job in ipairs(running) do job:stop() end
   running = {}
-  return stopped
 end
 
 -- What the end of the running spec file does besides: fn() (helpers
