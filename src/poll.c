@@ -721,9 +721,8 @@ static int p_modify (lua_State *L) {
   if ((err = ownsets(L, p)) != 0) return failctl(L, "modify", err);
   if ((gen = genat(p, fd)) == 0) return failctl(L, "modify", ENOENT);
   lua_settop(L, 3);
-  ux_getuv(L, 1);
-  lua_rawgeti(L, 4, UV_BYFD);  /* 5 */
-  lua_rawgeti(L, 5, fd);  /* 6: the object registered at fd */
+  pushreg(L);  /* 4: byfd, 5: byobj */
+  lua_rawgeti(L, 4, fd);  /* 6: the object registered at fd */
   if (stalereg(L, p, fd, 6)) {
     /* a Lua file closed since: not this object's (the same open file may
     ** be at this number again, and the kernel would take the change) */
