@@ -116,10 +116,12 @@ bench-plot:
 deps:
 	@sh .ci/deps
 
-# the embed host is a Lua 5.4 program whatever LUA is (build/embed-host)
+# the embed host and the test programs (mk/faults.mk) are Lua 5.4
+# programs whatever LUA is; all are built before the spec files start,
+# several at once (spec/parallel)
 test: deps
 	@$(MAKE) -s --no-print-directory all
-	@$(MAKE) -s --no-print-directory LUA=lua5.4 embed
+	@$(MAKE) -s --no-print-directory LUA=lua5.4 embed test-hosts
 	@LUA=$(LUA) UXSOCK_BUILD=$(BUILD) sh spec/run
 
 # every Lua of VERSIONS that is installed; one summary line at the end

@@ -26,6 +26,7 @@ set -u
 tool=$1 dir=$2
 shift 2
 cd "$(dirname "$0")/.." || exit 1
+. spec/tally.sh
 root=$(pwd)
 lua=$(command -v lua5.4) || { echo "lua5.4 not found" >&2; exit 1; }
 lua=$(readlink -f "$lua")
@@ -127,10 +128,8 @@ suite=$!
 tail -n +1 -s 0.2 --pid=$suite -f "$out"
 wait $suite
 suiterc=$?
-last=$(grep ' passed, ' "$out" | tail -n 1)
-p=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p')
-f=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p')
-rest=$(echo "$last" | sed -n 's/^[0-9]* passed, [0-9]* failed\(.*\)$/\1/p')
+tally "$out"
+rest=${last#"$p passed, $f failed"}
 [ -n "$p" ] || { p=0 f=1; echo "the suite did not finish"; }
 
 n=0

@@ -12,7 +12,7 @@ describe("the release rock", function()
   lazy_teardown(h.cleanup)
 
   it("packs, installs offline from the .src.rock, and loads from its tree", function()
-    local out, how, code = h.run("make -s rock")
+    local out, how, code = h.make("rock")
     assert.same({ "exit", 0 }, { how, code }, out)
     local rock = "build/rock/uxsock-" .. VERSION .. "-1.src.rock"
     assert.equal("file", h.filetype(rock))

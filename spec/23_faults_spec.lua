@@ -18,7 +18,7 @@ local SIGPUMP = h.ROOT .. "/build/sigpump.so"
 local MiB = 1048576
 
 -- one line of figures for the report, with the Lua that ran; the report
--- starts here (spec/24 adds its line)
+-- starts afresh with each run of this file
 os.remove(REPORT)
 local function report(fmt, ...)
   local f = assert(io.open(REPORT, "a"))

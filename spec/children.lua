@@ -141,10 +141,11 @@ function children.file_ended()
   for _, fn in ipairs(fns) do pcall(fn) end
 end
 
--- The mark of this run's processes, set by spec/run; nil when busted
--- was started some other way
-function children.mark()
-  local m = os.getenv("UXSOCK_SUITE")
+-- The mark of this run's processes, set by spec/run (UXSOCK_SUITE, one
+-- per busted) or spec/parallel (UXSOCK_RUN, one per whole run); nil when
+-- busted was started some other way
+function children.mark(var)
+  local m = os.getenv(var or "UXSOCK_SUITE")
   return m ~= "" and m or nil
 end
 
@@ -164,13 +165,15 @@ local function lineage()
   return set
 end
 
--- The processes other than the runner that carry this run's mark in
--- their environment: { { pid = N, cmdline = "..." }, ... }. Two looks,
--- 0.2 s apart: a process in the middle of an exec shows no environment.
-function children.leftovers()
-  local mark = children.mark()
+-- The processes other than the runner that carry this run's mark (in
+-- the variable var, default UXSOCK_SUITE) in their environment:
+-- { { pid = N, cmdline = "..." }, ... }. Two looks, 0.2 s apart: a
+-- process in the middle of an exec shows no environment.
+function children.leftovers(var)
+  var = var or "UXSOCK_SUITE"
+  local mark = children.mark(var)
   if not mark then return {} end
-  local needle = "\0UXSOCK_SUITE=" .. mark .. "\0"
+  local needle = "\0" .. var .. "=" .. mark .. "\0"
   local mine, seen, found = lineage(), {}, {}
   for look = 1, 2 do
     if look == 2 then os.execute("sleep 0.2") end
@@ -195,6 +198,18 @@ function children.kill(list)
   for _, p in ipairs(list) do
     os.execute("kill -KILL " .. p.pid .. " 2>/dev/null")
   end
+end
+
+-- The end of a run: kills every leftover (var as for leftovers), names
+-- each on stdout, and returns how many there were
+function children.end_of_run(var)
+  local left = children.leftovers(var)
+  if #left > 0 then
+    children.kill(left)
+    print("left running when the specs ended (killed now):")
+    for _, p in ipairs(left) do print(string.format("  pid %d: %s", p.pid, p.cmdline)) end
+  end
+  return #left
 end
 
 return children

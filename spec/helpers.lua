@@ -87,6 +87,14 @@ function helpers.abstract(tag)
   return string.format("@uxsock-spec-%s-%d-%d", tag or "a", helpers.pid(), counter)
 end
 
+-- a unique abstract name of exactly n bytes with its '@' (n >= 30): a
+-- fixed name of the longest length would clash with a suite running beside
+function helpers.abstract_of_length(n)
+  local name = helpers.abstract("len")
+  assert(#name <= n, "abstract_of_length: " .. n .. " is too short")
+  return name .. ("a"):rep(n - #name)
+end
+
 function helpers.cleanup()
   children.stop_all()
   for _, d in ipairs(helpers._dirs or {}) do
@@ -385,6 +393,18 @@ function helpers.run(cmd)
   return out, "exit", tonumber(helpers.readfile(status))
 end
 
+-- runs make with args in the checkout, as helpers.run does a command:
+-- one make at a time (a lock in build/), since spec files run in
+-- parallel (spec/run) and two makes would write the same objects at
+-- once; without make test's MAKEFLAGS, which name its jobserver
+function helpers.make(args)
+  local lock = helpers.ROOT .. "/build/.make.lock"
+  return helpers.run("mkdir -p " .. helpers.q(helpers.ROOT .. "/build") .. " && flock "
+                     .. helpers.q(lock) .. " env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS "
+                     .. "make -s --no-print-directory -C " .. helpers.q(helpers.ROOT)
+                     .. " " .. args)
+end
+
 -- starts a command in the background, in a process group of its own;
 -- output goes to a file. The job (spec/children.lua) has :wait(timeout)
 -- (output, exit code; nil for the code while it runs), :kill(signal),
@@ -405,8 +425,7 @@ helpers.stop_children = children.stop_all
 local hosts_built = false
 function helpers.test_hosts()
   if hosts_built then return end
-  local out, how, code = helpers.run("env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS "
-                                     .. "make -s --no-print-directory test-hosts")
+  local out, how, code = helpers.make("test-hosts")
   assert(how == "exit" and code == 0, "make test-hosts: " .. out)
   hosts_built = true
 end
