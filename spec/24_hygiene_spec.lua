@@ -166,7 +166,7 @@ describe("no descriptor leaks on error paths", function()
     dlive:close()
     f0:close()
     -- its own report: spec 23 starts faults-report.txt afresh, maybe
-    -- while this file runs beside it (spec/run runs files in parallel)
+    -- while this file runs beside it (spec/parallel)
     local f = io.open((os.getenv("UXSOCK_BUILD") or "build") .. "/hygiene-report.txt", "w")
     f:write(string.format("%s: error paths: %d paths x %d runs, no descriptor left\n",
                           h.LUA, ran, ITER))

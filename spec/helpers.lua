@@ -395,7 +395,7 @@ end
 
 -- runs make with args in the checkout, as helpers.run does a command:
 -- one make at a time (a lock in build/), since spec files run in
--- parallel (spec/run) and two makes would write the same objects at
+-- parallel (spec/parallel) and two makes would write the same objects at
 -- once; without make test's MAKEFLAGS, which name its jobserver
 function helpers.make(args)
   local lock = helpers.ROOT .. "/build/.make.lock"
